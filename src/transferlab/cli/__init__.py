@@ -1,0 +1,56 @@
+"""Command line: parses arguments into a config and calls the library; nothing else.
+
+Each command lives in its own module with `add_parser(sub)` and `run(args)`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+from transferlab import __version__
+from transferlab.cli import (
+    backbones_cmd,
+    compare_cmd,
+    evaluate_cmd,
+    fit_cmd,
+    predict_cmd,
+)
+from transferlab.errors import TransferlabError
+
+COMMANDS = [compare_cmd, fit_cmd, evaluate_cmd, predict_cmd, backbones_cmd]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="transferlab",
+        description="Transfer a pretrained network to your data and measure whether it beat "
+                    "training from scratch.",
+    )
+    parser.add_argument("--version", action="version", version=f"transferlab {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for cmd in COMMANDS:
+        cmd.add_parser(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    os.environ.setdefault("HF_HUB_OFFLINE", "0")
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    try:
+        return args.func(args)
+    except TransferlabError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

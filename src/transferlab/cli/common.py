@@ -1,0 +1,83 @@
+"""Flags shared by the training commands; each maps 1:1 onto a RunConfig field."""
+
+from __future__ import annotations
+
+import argparse
+
+from transferlab.config import RunConfig, load_config
+from transferlab.strategies import STRATEGIES
+
+
+def add_data_args(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("data")
+    g.add_argument("--data", help="fashion-mnist (default), an IDX folder, an image folder with "
+                   "one sub-folder per class (DIR/train + DIR/test if present), or a CSV of "
+                   "path,label")
+    g.add_argument("--test-data", help="separate test set (same forms as --data); default: the "
+                   "source's test split, or a held-out 20%% of --data")
+    g.add_argument("--per-class", type=int, help="labelled images per class to train on "
+                   "(few-shot budget, seeded and stratified; default 100; 0 = all)")
+    g.add_argument("--val-fraction", type=float, help="share of the budget held out for "
+                   "validation / best-epoch selection (default 0.1; classes under 10 images: none)")
+    g.add_argument("--max-test", type=int, help="evaluate on a seeded random subset of this "
+                   "many test images (default: all)")
+    g.add_argument("--task", choices=["classification", "regression"],
+                   help="regression needs a CSV with a numeric target column")
+    g.add_argument("--on-bad-file", choices=["skip", "error"],
+                   help="bad images (corrupt, truncated, zero-byte): skip and report them "
+                   "(default) or stop and list them")
+
+
+def add_model_args(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("model")
+    g.add_argument("--backbone", help="efficientnet_lite0 (default, bundled ImageNet weights), "
+                   "timm:NAME, tv:NAME, or a weights file / transferlab run folder")
+    g.add_argument("--head", choices=["linear", "mlp"], help="new head (default linear)")
+
+
+def add_recipe_args(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("recipe (default: chosen automatically and saved in config.yaml)")
+    g.add_argument("--image-size", type=int, help="input resolution in pixels")
+    g.add_argument("--epochs", type=int, help="epochs per training phase")
+    g.add_argument("--batch-size", type=int)
+    g.add_argument("--lr", type=float, help="head learning rate; the backbone gets a tenth")
+    g.add_argument("--weight-decay", type=float)
+    g.add_argument("--label-smoothing", type=float)
+    g.add_argument("--bn", choices=["frozen", "train"], help="BatchNorm policy when fine-tuning "
+                   "(default frozen: eval mode, pretrained statistics kept)")
+    g.add_argument("--freeze-stages", type=int, help="for --strategy partial: leading stage "
+                   "groups kept frozen")
+    g.add_argument("--layer-decay", type=float, help="layer-wise LR decay per stage (e.g. 0.75)")
+    g.add_argument("--patience", type=int, help="early stopping: epochs without validation gain")
+
+
+def add_run_args(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("run")
+    g.add_argument("--seed", type=int, help="seed for sampling, order and augmentation (default 0)")
+    g.add_argument("--device", help="auto (default), cpu, cuda, cuda:N")
+    g.add_argument("--out", help="folder that holds run folders (default runs)")
+    g.add_argument("--name", help="run folder name (default COMMAND-DATE-TIME)")
+    g.add_argument("--config", help="YAML file of settings; flags override it")
+
+
+def config_from_args(args: argparse.Namespace) -> RunConfig:
+    keys = ("data", "test_data", "per_class", "val_fraction", "max_test", "task", "on_bad_file",
+            "backbone", "head", "image_size", "epochs", "batch_size", "lr", "weight_decay",
+            "label_smoothing", "bn", "freeze_stages", "layer_decay", "patience", "seed",
+            "device", "out", "name", "strategy", "strategies")
+    overrides = {k: getattr(args, k, None) for k in keys}
+    if overrides.get("per_class") == 0:
+        overrides["per_class"] = None
+        cfg = load_config(getattr(args, "config", None), overrides)
+        cfg.per_class = None
+        return cfg
+    return load_config(getattr(args, "config", None), overrides)
+
+
+def strategy_list(text: str) -> list[str]:
+    items = [s.strip() for s in text.split(",") if s.strip()]
+    bad = [s for s in items if s not in STRATEGIES]
+    if bad:
+        raise argparse.ArgumentTypeError(
+            f"unknown strategies {bad}; choose from {', '.join(STRATEGIES)}")
+    return items

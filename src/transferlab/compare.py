@@ -1,0 +1,77 @@
+"""Several strategies under the same data, seed and budget, judged against training from scratch."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from transferlab.config import RunConfig, write_yaml
+from transferlab.runner import StrategyResult, new_run_dir, prepare_data, run_strategy
+from transferlab.strategies import STRATEGIES
+
+NEGATIVE_TRANSFER_MARGIN = 0.0
+
+
+@dataclass
+class ComparisonReport:
+    rows: list[dict]
+    baseline: str | None
+    warnings: list[str]
+    run_dir: Path
+
+    def to_dict(self) -> dict:
+        return {"rows": self.rows, "baseline": self.baseline, "warnings": self.warnings,
+                "run_dir": str(self.run_dir)}
+
+
+def score_of(row: dict) -> float:
+    return row["accuracy"] if row.get("accuracy") is not None else -row["rmse"]
+
+
+def build_report(results: list[StrategyResult], run_dir: Path) -> ComparisonReport:
+    rows = [r.row() for r in results]
+    base = next((r for r in rows if r["strategy"] == "scratch"), None)
+    warnings = []
+    for r in rows:
+        if base is None or r is base:
+            r["transfer_gain"] = None
+            continue
+        r["transfer_gain"] = score_of(r) - score_of(base)
+        if r["transfer_gain"] < NEGATIVE_TRANSFER_MARGIN:
+            warnings.append(
+                f"negative transfer: {r['strategy']} is {-r['transfer_gain']:.4f} below scratch "
+                "on the test set; the pretrained weights hurt on this data")
+    return ComparisonReport(rows, "scratch" if base else None, warnings, run_dir)
+
+
+def compare(cfg: RunConfig, log=print) -> ComparisonReport:
+    for s in cfg.strategies:
+        if s not in STRATEGIES:
+            from transferlab.errors import ConfigError
+
+            raise ConfigError(f"unknown strategy {s!r}; choose from {', '.join(STRATEGIES)}")
+    run_dir = new_run_dir(cfg, "compare")
+    log(f"run folder: {run_dir}")
+    splits = prepare_data(cfg, log)
+    write_yaml(run_dir / "config.yaml", cfg.to_dict())
+    (run_dir / "data.json").write_text(json.dumps(splits.summary(), indent=2))
+    results = [run_strategy(cfg, s, splits, run_dir / s, log) for s in cfg.strategies]
+    report = build_report(results, run_dir)
+    (run_dir / "comparison.json").write_text(json.dumps(report.to_dict(), indent=2))
+    return report
+
+
+def format_table(report: ComparisonReport) -> str:
+    regression = any(r.get("accuracy") is None for r in report.rows)
+    metric_name = "rmse" if regression else "accuracy"
+    head = ("strategy", metric_name, "macro-F1", "wall s", "gain vs scratch")
+    lines = [f"{head[0]:<14}{head[1]:>10}{head[2]:>10}{head[3]:>9}{head[4]:>17}"]
+    for r in report.rows:
+        metric = r["rmse"] if regression else r["accuracy"]
+        f1 = "-" if r.get("macro_f1") is None else f"{r['macro_f1']:.4f}"
+        gain = "baseline" if r["strategy"] == report.baseline else (
+            "-" if r["transfer_gain"] is None else f"{r['transfer_gain']:+.4f}")
+        lines.append(f"{r['strategy']:<14}{metric:>10.4f}{f1:>10}{r['wall_seconds']:>9.1f}"
+                     f"{gain:>17}")
+    return "\n".join(lines)

@@ -1,0 +1,91 @@
+"""Data sources → ImageSet, plus the splits a run needs.
+
+`load_dataset` understands:
+  fashion-mnist / mnist-style IDX folder   (Debian's /usr/share/datasets/fashion-mnist by default)
+  a folder with one sub-folder per class   (DIR/train + DIR/test when both exist)
+  a CSV of path,label                      (TRAIN.csv; a sibling TEST csv via --test-data)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from transferlab.data.dataset import BadFile, ImageSet
+from transferlab.data.files import load_csv, load_folder
+from transferlab.data.idx import DEBIAN_FASHION_MNIST, is_idx_dir, load_idx
+from transferlab.data.sampling import per_class_sample, stratified_split
+from transferlab.errors import DataError
+
+__all__ = ["ImageSet", "BadFile", "load_dataset", "DataSplits", "make_splits", "resolve_data_path"]
+
+ALIASES = {"fashion-mnist": DEBIAN_FASHION_MNIST, "fashion_mnist": DEBIAN_FASHION_MNIST}
+
+
+def resolve_data_path(data: str) -> Path:
+    path = ALIASES.get(data.lower(), Path(data))
+    if not path.exists():
+        hint = ("install Debian's dataset-fashion-mnist (`apt-get install dataset-fashion-mnist`) "
+                "or pass --data DIR with the IDX files" if data.lower() in ALIASES
+                else "pass an IDX folder, an image folder with one sub-folder per class, or a CSV")
+        raise DataError(f"data {data!r} not found at {path}; {hint}")
+    return path
+
+
+def load_dataset(data: str, split: str = "train", image_size: int = 224,
+                 on_bad: str = "skip", task: str = "classification") -> ImageSet | None:
+    """Load one split; returns None for 'test' when the source has no separate test split."""
+    path = resolve_data_path(data)
+    if path.is_dir() and is_idx_dir(path):
+        return load_idx(path, split)
+    if path.is_dir():
+        sub = path / split if (path / "train").is_dir() else None
+        if sub is None:
+            return load_folder(path, image_size, on_bad) if split == "train" else None
+        if not sub.is_dir():
+            return None
+        return load_folder(sub, image_size, on_bad)
+    if path.suffix.lower() == ".csv":
+        return load_csv(path, image_size, on_bad, task) if split == "train" else None
+    raise DataError(f"{path}: not an IDX folder, an image folder or a .csv file")
+
+
+@dataclass
+class DataSplits:
+    train: ImageSet
+    val: ImageSet | None
+    test: ImageSet
+
+    def summary(self) -> dict:
+        return {
+            "train": self.train.summary(),
+            "val": self.val.summary() if self.val is not None else None,
+            "test": self.test.summary(),
+        }
+
+
+def make_splits(full_train: ImageSet, test: ImageSet | None, per_class: int | None,
+                val_fraction: float, seed: int, test_fraction: float = 0.2) -> DataSplits:
+    """Budget → train/val (val comes out of the labelled budget), and a test set.
+
+    Without a separate test split, a stratified `test_fraction` of the data is held out first,
+    so the few-shot budget is never drawn from test images.
+    """
+    pool = full_train
+    if test is None:
+        rest, held = stratified_split(pool.labels, test_fraction, seed + 1)
+        test, pool = pool.subset(held), pool.subset(rest)
+    if per_class is not None and not pool.is_regression:
+        pool = pool.subset(per_class_sample(pool.labels, per_class, seed))
+    val = None
+    smallest = min(pool.class_counts().values()) if not pool.is_regression else len(pool)
+    if val_fraction > 0 and smallest >= 10:
+        rest, held = stratified_split(pool.labels, val_fraction, seed + 2)
+        pool, val = pool.subset(rest), pool.subset(held)
+    if len(pool) == 0:
+        raise DataError(f"{full_train.source}: no training images left after splitting")
+    if not pool.is_regression and len(torch.unique(pool.labels)) < 2:
+        raise DataError(f"{full_train.source}: training needs at least 2 classes")
+    return DataSplits(pool, val, test)

@@ -1,0 +1,81 @@
+"""The in-memory image set every source produces.
+
+Transfer learning datasets are small, so images are decoded once into one uint8 tensor
+(N, C, H, W). Batches are cut from it and augmented in torch on the training device; there are
+no per-sample Python transforms and no DataLoader workers to crash on a bad file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+
+import torch
+
+from transferlab.errors import DataError
+
+
+@dataclass(frozen=True)
+class BadFile:
+    """One input that could not be used, and why; reported by path, never silently dropped."""
+
+    path: str
+    reason: str
+
+
+@dataclass
+class ImageSet:
+    images: torch.Tensor  # uint8 (N, C, H, W)
+    labels: torch.Tensor  # int64 class indices, or float32 targets for regression
+    classes: list[str]
+    source: str
+    skipped: list[BadFile] = field(default_factory=list)
+    paths: list[str] | None = None
+
+    def __post_init__(self) -> None:
+        if self.images.dtype != torch.uint8 or self.images.dim() != 4:
+            raise DataError(f"{self.source}: images must be uint8 (N, C, H, W)")
+        if len(self.images) != len(self.labels):
+            raise DataError(
+                f"{self.source}: {len(self.images)} images but {len(self.labels)} labels")
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    @property
+    def is_regression(self) -> bool:
+        return self.labels.is_floating_point()
+
+    @property
+    def num_classes(self) -> int:
+        return 1 if self.is_regression else len(self.classes)
+
+    def subset(self, index: torch.Tensor) -> ImageSet:
+        paths = [self.paths[i] for i in index.tolist()] if self.paths is not None else None
+        return ImageSet(self.images[index], self.labels[index], self.classes, self.source,
+                        self.skipped, paths)
+
+    def class_counts(self) -> dict[str, int]:
+        if self.is_regression:
+            return {}
+        counts = torch.bincount(self.labels, minlength=len(self.classes)).tolist()
+        return dict(zip(self.classes, counts))
+
+    def fingerprint(self) -> str:
+        """Content hash (images, labels, classes): the data part of every cache key."""
+        h = hashlib.sha256()
+        h.update(self.images.contiguous().numpy().tobytes())
+        h.update(self.labels.contiguous().numpy().tobytes())
+        h.update("\0".join(self.classes).encode())
+        return h.hexdigest()[:32]
+
+    def summary(self) -> dict:
+        return {
+            "source": self.source,
+            "images": len(self),
+            "image_shape": list(self.images.shape[1:]),
+            "classes": self.classes,
+            "class_counts": self.class_counts(),
+            "skipped": len(self.skipped),
+            "skipped_files": [{"path": b.path, "reason": b.reason} for b in self.skipped],
+        }

@@ -1,0 +1,1 @@
+"""Training engine: device helpers, the epoch loop, phases, checkpoints."""

@@ -1,0 +1,164 @@
+"""One epoch of training and one pass of prediction, as small explicit functions.
+
+Randomness is stateless: the batch order of an epoch and the augmentation/dropout of a step are
+derived from (seed, phase, epoch, step). A run resumed at any step therefore replays exactly what
+an uninterrupted run would have done.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from tqdm import tqdm
+
+from transferlab.data import ImageSet
+from transferlab.data.transforms import Preprocess, eval_batch, train_batch
+from transferlab.engine.device import autocast, to_channels_last
+from transferlab.errors import TrainingError
+from transferlab.metrics import classification_metrics, regression_metrics
+
+
+def derived_seed(*parts: int) -> int:
+    """A 63-bit seed from integers; same parts → same seed on every machine."""
+    h = 0x9E3779B97F4A7C15
+    for p in parts:
+        h = (h ^ (int(p) + 0x9E3779B97F4A7C15 + (h << 6) + (h >> 2))) & (2**63 - 1)
+    return h
+
+
+def generator(seed: int, device: torch.device | str = "cpu") -> torch.Generator:
+    g = torch.Generator(device="cpu")
+    g.manual_seed(seed)
+    return g
+
+
+def epoch_batches(n: int, batch_size: int, seed: int) -> list[torch.Tensor]:
+    """Shuffled index batches; the last short batch is kept only if it has 2+ samples."""
+    perm = torch.randperm(n, generator=generator(seed))
+    batches = list(perm.split(batch_size))
+    if len(batches) > 1 and len(batches[-1]) < 2:
+        batches = batches[:-1]
+    return batches
+
+
+@dataclass
+class StepContext:
+    """Where in the run a step is; used for seeds and error messages."""
+
+    seed: int
+    phase: int
+    epoch: int
+    global_step: int
+
+
+def loss_fn(logits: torch.Tensor, target: torch.Tensor, label_smoothing: float) -> torch.Tensor:
+    if target.is_floating_point():
+        return F.smooth_l1_loss(logits.squeeze(-1).float(), target)
+    return F.cross_entropy(logits.float(), target, label_smoothing=label_smoothing)
+
+
+def train_step(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor,
+               optimizer: torch.optim.Optimizer, device: torch.device,
+               label_smoothing: float, grad_clip: float | None) -> torch.Tensor:
+    with autocast(device):
+        logits = model(to_channels_last(x))
+    loss = loss_fn(logits, y, label_smoothing)
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    if grad_clip:
+        params = [p for g in optimizer.param_groups for p in g["params"]]
+        torch.nn.utils.clip_grad_norm_(params, grad_clip)
+    optimizer.step()
+    return loss.detach()
+
+
+def check_finite(loss: torch.Tensor, ctx: StepContext, optimizer: torch.optim.Optimizer) -> None:
+    if not math.isfinite(float(loss)):
+        lrs = ", ".join(f"{g.get('name', i)}={g['lr']:.2e}"
+                        for i, g in enumerate(optimizer.param_groups))
+        raise TrainingError(
+            f"loss became {float(loss)} at phase {ctx.phase}, epoch {ctx.epoch + 1}, "
+            f"step {ctx.global_step} (learning rates: {lrs}). The last good checkpoint is kept. "
+            "Fix: lower --lr, keep gradient clipping on, or check the data for extreme values."
+        )
+
+
+def train_one_epoch(model: torch.nn.Module, data: ImageSet, pre: Preprocess,
+                    optimizer: torch.optim.Optimizer, lr_at: Callable[[int], float],
+                    ctx: StepContext, batch_size: int, device: torch.device,
+                    label_smoothing: float = 0.1, grad_clip: float | None = 1.0,
+                    augment: bool = True, shift: float = 2.0, flip: bool = True,
+                    start_batch: int = 0,
+                    on_step: Callable[[int, float], None] | None = None) -> float:
+    """Train over one epoch, starting at batch `start_batch` (resume); returns the mean loss."""
+    batches = epoch_batches(len(data), batch_size, derived_seed(ctx.seed, ctx.phase, ctx.epoch))
+    total, count = 0.0, 0
+    bar = tqdm(batches[start_batch:], desc=f"epoch {ctx.epoch + 1}", unit="batch", leave=False,
+               disable=len(batches) < 8)
+    for i, idx in enumerate(bar, start=start_batch):
+        step_seed = derived_seed(ctx.seed, ctx.phase, ctx.epoch, i)
+        torch.manual_seed(step_seed)  # dropout / drop-path
+        scale = lr_at(ctx.global_step)
+        for g in optimizer.param_groups:
+            g["lr"] = g["base_lr"] * scale
+        images = data.images[idx].to(device, non_blocking=True)
+        x = (train_batch(images, pre, generator(step_seed), shift, flip) if augment
+             else eval_batch(images, pre))
+        y = data.labels[idx].to(device, non_blocking=True)
+        loss = train_step(model, x, y, optimizer, device, label_smoothing, grad_clip)
+        check_finite(loss, ctx, optimizer)
+        total += float(loss)
+        count += 1
+        ctx.global_step += 1
+        if on_step is not None:
+            on_step(i + 1, float(loss))
+    return total / max(count, 1)
+
+
+@torch.inference_mode()
+def predict_logits(model: torch.nn.Module, images: torch.Tensor, pre: Preprocess,
+                   device: torch.device, batch_size: int = 256, desc: str = "predict"
+                   ) -> torch.Tensor:
+    was_training = model.training
+    model.eval()
+    out = []
+    starts = range(0, len(images), batch_size)
+    for i in tqdm(starts, desc=desc, unit="batch", leave=False, disable=len(starts) < 8):
+        x = eval_batch(images[i:i + batch_size].to(device, non_blocking=True), pre)
+        with autocast(device):
+            out.append(model(to_channels_last(x)).float().cpu())
+    model.train(was_training)
+    return torch.cat(out)
+
+
+def evaluate(model: torch.nn.Module, data: ImageSet, pre: Preprocess, device: torch.device,
+             batch_size: int = 256, desc: str = "evaluate") -> dict:
+    logits = predict_logits(model, data.images, pre, device, batch_size, desc)
+    y = data.labels.numpy()
+    if data.is_regression:
+        return regression_metrics(y, logits.squeeze(-1).numpy())
+    metrics = classification_metrics(y, logits.argmax(-1).numpy(), data.classes)
+    metrics["loss"] = float(F.cross_entropy(logits, data.labels))
+    return metrics
+
+
+def lr_schedule(total_steps: int, warmup_frac: float) -> Callable[[int], float]:
+    """Linear warmup then cosine to zero, as a pure function of the step."""
+    warmup = max(1, int(total_steps * warmup_frac)) if warmup_frac > 0 else 0
+
+    def lr_at(step: int) -> float:
+        if step < warmup:
+            return (step + 1) / warmup
+        progress = (step - warmup) / max(1, total_steps - warmup)
+        return 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
+
+    return lr_at
+
+
+def to_numpy(t: torch.Tensor) -> np.ndarray:
+    return t.detach().cpu().numpy()

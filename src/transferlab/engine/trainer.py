@@ -1,0 +1,218 @@
+"""The Trainer runs a list of phases on one model, with checkpoints, resume and best selection.
+
+It knows phases, not strategies: a probe phase fits the head in closed form on cached features;
+a train phase freezes what the phase says, builds named parameter groups and runs epochs.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+
+from transferlab.data import DataSplits
+from transferlab.data.transforms import Preprocess
+from transferlab.engine.checkpoint import load_checkpoint, save_checkpoint
+from transferlab.engine.loop import (
+    StepContext,
+    epoch_batches,
+    evaluate,
+    lr_schedule,
+    train_one_epoch,
+)
+from transferlab.errors import TrainingError
+from transferlab.features import extract_features
+from transferlab.freezing import freeze_stages, set_train_mode
+from transferlab.heads import set_linear
+from transferlab.metrics import headline
+from transferlab.model import TransferModel, load_strict
+from transferlab.param_groups import build_param_groups, describe
+from transferlab.probe import fit_linear_probe
+from transferlab.strategies import Phase, Recipe
+
+
+class Interrupted(Exception):
+    """SIGTERM/SIGINT arrived; a checkpoint was written before this was raised."""
+
+
+@dataclass
+class Progress:
+    phase: int = 0
+    epoch: int = 0
+    batch: int = 0  # next batch of `epoch` to run
+    global_step: int = 0
+    history: list = field(default_factory=list)
+    best_metric: float | None = None
+    bad_epochs: int = 0
+    train_seconds: float = 0.0
+
+    def to_dict(self) -> dict:
+        return dict(self.__dict__)
+
+
+class Trainer:
+    def __init__(self, model: TransferModel, splits: DataSplits, recipe: Recipe,
+                 phases: list[Phase], device: torch.device, seed: int,
+                 checkpoint_dir: Path | None = None, log=print) -> None:
+        self.model = model.to(device).to(memory_format=torch.channels_last)
+        self.splits = splits
+        self.recipe = recipe
+        self.phases = phases
+        self.device = device
+        self.seed = seed
+        self.ckpt_dir = checkpoint_dir
+        self.log = log
+        self.pre = Preprocess.from_spec(model.spec, recipe.image_size)
+        self.progress = Progress()
+        self.best_state: dict[str, torch.Tensor] | None = None
+        self._stop = False
+        self._opt_state: dict | None = None
+        self.param_layout: list[dict] = []
+
+    # -- public ---------------------------------------------------------------------------
+    def run(self, resume: bool = False) -> Progress:
+        if resume:
+            self._restore()
+        handlers = self._install_signal_handlers()
+        try:
+            while self.progress.phase < len(self.phases):
+                self._run_phase(self.phases[self.progress.phase])
+                self.progress.phase += 1
+                self.progress.epoch = self.progress.batch = 0
+                self.progress.bad_epochs = 0
+                self._opt_state = None
+                self._checkpoint(None)
+        finally:
+            for sig, h in handlers.items():
+                signal.signal(sig, h)
+        if self.best_state is not None:
+            self.model.load_state_dict(self.best_state)
+        return self.progress
+
+    # -- phases ---------------------------------------------------------------------------
+    def _run_phase(self, phase: Phase) -> None:
+        t0 = time.perf_counter()
+        if phase.kind == "probe":
+            self._probe(phase)
+        else:
+            self._train(phase)
+        self.progress.train_seconds += time.perf_counter() - t0
+
+    def _probe(self, phase: Phase) -> None:
+        freeze_stages(self.model, "all", "frozen")
+        s = self.splits
+        tx = extract_features(self.model.backbone, s.train, self.pre, self.device)
+        vx = extract_features(self.model.backbone, s.val, self.pre, self.device) if s.val else None
+        w, b, info = fit_linear_probe(tx, s.train.labels, s.train.num_classes, vx,
+                                      s.val.labels if s.val else None, self.seed)
+        set_linear(self.model.head, w, b)
+        self._end_epoch(phase, train_loss=None, extra={"probe": info})
+
+    def _train(self, phase: Phase) -> None:
+        report = freeze_stages(self.model, phase.frozen, phase.bn)
+        if report.trainable_params == 0:
+            raise TrainingError(f"phase {phase.name}: nothing is trainable")
+        self.log(f"[{phase.name}] trainable stages: {', '.join(report.trainable_stages) or '-'}"
+                 f" + head; frozen: {', '.join(report.frozen_stages) or '-'}; BN {report.bn}")
+        groups = build_param_groups(self.model, phase.lr, phase.backbone_lr_mult,
+                                    self.recipe.weight_decay, phase.layer_decay)
+        self.param_layout = describe(groups)
+        optimizer = torch.optim.AdamW(groups, lr=phase.lr)
+        if self._opt_state is not None:
+            optimizer.load_state_dict(self._opt_state)
+        per_epoch = len(epoch_batches(len(self.splits.train), self.recipe.batch_size, 0))
+        phase_start = self.progress.global_step - (self.progress.epoch * per_epoch
+                                                   + self.progress.batch)
+        sched = lr_schedule(phase.epochs * per_epoch, self.recipe.warmup_frac)
+        lr_at = lambda step: sched(step - phase_start)  # noqa: E731
+        while self.progress.epoch < phase.epochs:
+            set_train_mode(self.model)
+            ctx = StepContext(self.seed, self.progress.phase, self.progress.epoch,
+                              self.progress.global_step)
+            loss = train_one_epoch(
+                self.model, self.splits.train, self.pre, optimizer, lr_at, ctx,
+                self.recipe.batch_size, self.device, self.recipe.label_smoothing,
+                self.recipe.grad_clip, phase.augment, self.recipe.shift, self.recipe.flip,
+                start_batch=self.progress.batch,
+                on_step=lambda b, _loss, c=ctx: self._after_step(b, c, optimizer))
+            self.progress.global_step = ctx.global_step
+            self.progress.epoch += 1
+            self.progress.batch = 0
+            stop = self._end_epoch(phase, loss)
+            self._checkpoint(optimizer)
+            if stop:
+                self.log(f"[{phase.name}] early stop: no validation gain for "
+                         f"{self.recipe.patience} epochs")
+                break
+
+    def _after_step(self, batch: int, ctx: StepContext, optimizer) -> None:
+        if self._stop:
+            self.progress.batch = batch
+            self.progress.global_step = ctx.global_step
+            self._checkpoint(optimizer)
+            raise Interrupted(f"interrupted at step {ctx.global_step}; checkpoint saved")
+
+    # -- bookkeeping ----------------------------------------------------------------------
+    def _end_epoch(self, phase: Phase, train_loss: float | None, extra: dict | None = None
+                   ) -> bool:
+        row = {"phase": phase.name, "epoch": self.progress.epoch, "step": self.progress.global_step,
+               "train_loss": train_loss, "seconds": round(self.progress.train_seconds, 2)}
+        if self.splits.val is not None:
+            m = evaluate(self.model, self.splits.val, self.pre, self.device, desc="validate")
+            row["val"] = {k: v for k, v in m.items() if not isinstance(v, list)}
+            score = headline(m)
+            if self.progress.best_metric is None or score > self.progress.best_metric:
+                self.progress.best_metric = score
+                self.progress.bad_epochs = 0
+                self.best_state = {k: v.detach().cpu().clone().contiguous()
+                                   for k, v in self.model.state_dict().items()}
+            else:
+                self.progress.bad_epochs += 1
+        row.update(extra or {})
+        self.progress.history.append(row)
+        self.log(json.dumps(_short(row)))
+        patience = self.recipe.patience
+        return bool(patience and self.progress.bad_epochs >= patience)
+
+    def _checkpoint(self, optimizer) -> None:
+        if self.ckpt_dir is None:
+            return
+        opt_state = optimizer.state_dict() if optimizer is not None else None
+        save_checkpoint(self.ckpt_dir, self.model, opt_state, self.progress.to_dict(),
+                        self.best_state)
+
+    def _restore(self) -> None:
+        if self.ckpt_dir is None:
+            raise TrainingError("resume needs a checkpoint folder")
+        state, opt_state, progress, best = load_checkpoint(self.ckpt_dir)
+        load_strict(self.model, state, str(self.ckpt_dir))
+        self.progress = Progress(**progress)
+        self._opt_state = opt_state
+        self.best_state = best
+        self.log(f"resuming at phase {self.progress.phase}, epoch {self.progress.epoch + 1}, "
+                 f"batch {self.progress.batch}")
+
+    def _install_signal_handlers(self) -> dict:
+        def request_stop(signum, _frame):
+            self._stop = True
+            self.log(f"signal {signum}: saving a checkpoint after this step")
+
+        old = {}
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            try:
+                old[sig] = signal.signal(sig, request_stop)
+            except ValueError:  # not the main thread
+                pass
+        return old
+
+
+def _short(row: dict) -> dict:
+    out = {k: v for k, v in row.items() if k not in ("val", "probe")}
+    if "val" in row:
+        out["val_acc" if "accuracy" in row["val"] else "val_rmse"] = round(
+            row["val"].get("accuracy", row["val"].get("rmse", 0.0)), 4)
+    return out

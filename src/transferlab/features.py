@@ -1,0 +1,70 @@
+"""Frozen-backbone features, computed once and cached on disk.
+
+The cache key is (backbone weights, data content, preprocessing): change any of them and the
+features are recomputed; repeat a run and they load in milliseconds.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file, save_file
+from tqdm import tqdm
+
+from transferlab.backbones import Backbone
+from transferlab.data import ImageSet
+from transferlab.data.transforms import Preprocess, eval_batch
+from transferlab.engine.device import autocast, to_channels_last
+
+
+def cache_dir() -> Path:
+    root = os.environ.get("TRANSFERLAB_CACHE") or Path.home() / ".cache" / "transferlab"
+    return Path(root) / "features"
+
+
+def feature_key(backbone: Backbone, data: ImageSet, pre: Preprocess) -> str:
+    spec = backbone.spec
+    ident = spec.sha256 or f"{spec.source}:{spec.architecture}:{spec.pretrained}"
+    if not spec.pretrained:  # random weights: features depend on the actual tensors
+        return ""
+    raw = f"{ident}|{data.fingerprint()}|{pre.key()}"
+    return hashlib.sha256(raw.encode()).hexdigest()[:40]
+
+
+@torch.inference_mode()
+def compute_features(backbone: Backbone, data: ImageSet, pre: Preprocess, device: torch.device,
+                     batch_size: int = 256, desc: str = "features") -> torch.Tensor:
+    was_training = backbone.training
+    backbone.eval()
+    out = []
+    images = data.images
+    steps = range(0, len(images), batch_size)
+    for i in tqdm(steps, desc=desc, unit="batch", leave=False, disable=len(steps) < 4):
+        x = eval_batch(images[i:i + batch_size].to(device, non_blocking=True), pre)
+        with autocast(device):
+            f = backbone(to_channels_last(x, device))
+        out.append(f.float().cpu())
+    backbone.train(was_training)
+    return torch.cat(out)
+
+
+def extract_features(backbone: Backbone, data: ImageSet, pre: Preprocess, device: torch.device,
+                     batch_size: int = 256, use_cache: bool = True) -> torch.Tensor:
+    """(N, num_features) float32 on the CPU, from the cache when the same key was seen."""
+    key = feature_key(backbone, data, pre) if use_cache else ""
+    path = cache_dir() / f"{key}.safetensors"
+    if key and path.is_file():
+        try:
+            return load_file(str(path))["features"]
+        except Exception:  # noqa: BLE001 - a damaged cache entry is recomputed, not fatal
+            path.unlink(missing_ok=True)
+    feats = compute_features(backbone, data, pre, device, batch_size)
+    if key:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(f".tmp{os.getpid()}")
+        save_file({"features": feats.contiguous()}, str(tmp))
+        tmp.replace(path)
+    return feats

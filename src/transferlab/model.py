@@ -1,0 +1,130 @@
+"""TransferModel = pretrained backbone + new head for the target task.
+
+Model metadata (spec, classes, head kind, task) travels in every saved file so a run folder or an
+exported model can be rebuilt and fed correctly without the original command line.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file, save_file
+from torch import nn
+
+from transferlab.backbones import Backbone, StageGroup, create_backbone
+from transferlab.errors import CheckpointError
+from transferlab.heads import create_head
+from transferlab.weights import WeightsSpec
+
+
+@dataclass
+class ModelInfo:
+    """What is needed to rebuild a TransferModel before loading its weights."""
+
+    backbone: str
+    spec: WeightsSpec
+    classes: list[str]
+    head: str = "linear"
+    task: str = "classification"
+    image_size: int = 224
+    extra: dict = field(default_factory=dict)
+
+    def to_json(self) -> str:
+        return json.dumps({
+            "backbone": self.backbone, "spec": self.spec.to_dict(), "classes": self.classes,
+            "head": self.head, "task": self.task, "image_size": self.image_size,
+            "extra": self.extra,
+        })
+
+    @classmethod
+    def from_json(cls, text: str) -> ModelInfo:
+        d = json.loads(text)
+        return cls(d["backbone"], WeightsSpec.from_dict(d["spec"]), list(d["classes"]),
+                   d.get("head", "linear"), d.get("task", "classification"),
+                   int(d.get("image_size", 224)), d.get("extra", {}))
+
+
+class TransferModel(nn.Module):
+    def __init__(self, backbone: Backbone, head: nn.Module, info: ModelInfo) -> None:
+        super().__init__()
+        self.backbone = backbone
+        self.head = head
+        self.info = info
+
+    @property
+    def spec(self) -> WeightsSpec:
+        return self.backbone.spec
+
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        return self.backbone(x)
+
+    def forward_head(self, features: torch.Tensor) -> torch.Tensor:
+        return self.head(features)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.backbone(x))
+
+    def stage_groups(self) -> list[StageGroup]:
+        return self.backbone.stage_groups()
+
+    def save(self, path: str | Path, metadata: dict[str, str] | None = None) -> None:
+        """Atomic safetensors write with the ModelInfo in the file's metadata."""
+        path = Path(path)
+        tmp = path.with_suffix(path.suffix + ".tmp")
+        state = {k: v.detach().contiguous().cpu() for k, v in self.state_dict().items()}
+        meta = {"transferlab": self.info.to_json(), **(metadata or {})}
+        save_file(state, str(tmp), metadata=meta)
+        tmp.replace(path)
+
+
+def build_model(backbone_name: str, classes: list[str], pretrained: bool = True,
+                head: str = "linear", task: str = "classification", image_size: int = 224,
+                dropout: float = 0.0) -> TransferModel:
+    backbone = create_backbone(backbone_name, pretrained=pretrained)
+    out = 1 if task == "regression" else len(classes)
+    info = ModelInfo(backbone_name, backbone.spec, list(classes), head, task, image_size)
+    return TransferModel(backbone, create_head(head, backbone.num_features, out, dropout), info)
+
+
+def load_model(path: str | Path) -> TransferModel:
+    """Rebuild a saved TransferModel (run folder or model.safetensors) without any download."""
+    from safetensors import safe_open
+
+    path = Path(path)
+    if path.is_dir():
+        path = path / "model.safetensors"
+    if not path.is_file():
+        raise CheckpointError(f"no model at {path}; pass a run folder or a model.safetensors")
+    with safe_open(str(path), framework="pt") as f:
+        meta = f.metadata() or {}
+    if "transferlab" not in meta:
+        raise CheckpointError(f"{path} is not a transferlab model (no metadata)")
+    info = ModelInfo.from_json(meta["transferlab"])
+    from transferlab.backbones.timm_source import create_timm
+
+    # Architecture only: the weights come from the file, so nothing is fetched or mapped.
+    backbone = create_timm(info.spec.architecture, pretrained=False)
+    backbone.spec = info.spec
+    out = 1 if info.task == "regression" else len(info.classes)
+    model = TransferModel(backbone, create_head(info.head, backbone.num_features, out), info)
+    load_strict(model, load_file(str(path)), str(path))
+    model.eval()
+    return model
+
+
+def load_strict(model: nn.Module, state: dict[str, torch.Tensor], origin: str) -> None:
+    """Load every key or fail naming the keys and shapes that do not fit."""
+    own = model.state_dict()
+    missing = sorted(set(own) - set(state))
+    unexpected = sorted(set(state) - set(own))
+    wrong = [f"{k}: file {tuple(state[k].shape)} vs model {tuple(own[k].shape)}"
+             for k in own if k in state and state[k].shape != own[k].shape]
+    if missing or unexpected or wrong:
+        raise CheckpointError(
+            f"{origin} does not fit this model (another architecture or class count?): "
+            f"missing {missing[:5]}, unexpected {unexpected[:5]}, shape mismatches {wrong[:5]}"
+        )
+    model.load_state_dict(state)

@@ -1,0 +1,121 @@
+"""One strategy, end to end: data → backbone → model → phases → trainer → metrics → run folder."""
+
+from __future__ import annotations
+
+import json
+import platform
+import time
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+import torch
+
+from transferlab.config import RunConfig, write_yaml
+from transferlab.data import DataSplits, load_dataset, make_splits
+from transferlab.data.transforms import Preprocess
+from transferlab.engine.device import resolve_device
+from transferlab.engine.loop import evaluate
+from transferlab.engine.trainer import Trainer
+from transferlab.errors import DataError
+from transferlab.model import TransferModel, build_model
+from transferlab.recipe import auto_recipe
+from transferlab.strategies import Recipe, phases_for
+
+DECODE_SIZE = 224  # folder/CSV images are decoded once at this size; batches resize further
+
+
+@dataclass
+class StrategyResult:
+    strategy: str
+    metrics: dict
+    wall_seconds: float
+    train_seconds: float
+    run_dir: Path
+    recipe: Recipe
+
+    def row(self) -> dict:
+        m = self.metrics
+        return {"strategy": self.strategy, "accuracy": m.get("accuracy"),
+                "macro_f1": m.get("macro_f1"), "rmse": m.get("rmse"),
+                "wall_seconds": round(self.wall_seconds, 2),
+                "train_seconds": round(self.train_seconds, 2), "run_dir": str(self.run_dir)}
+
+
+def new_run_dir(cfg: RunConfig, command: str) -> Path:
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    base = Path(cfg.out) / (cfg.name or f"{command}-{stamp}")
+    path, i = base, 1
+    while path.exists():
+        path, i = base.with_name(f"{base.name}-{i}"), i + 1
+    path.mkdir(parents=True)
+    return path
+
+
+def prepare_data(cfg: RunConfig, log=print) -> DataSplits:
+    size = cfg.image_size or DECODE_SIZE
+    train = load_dataset(cfg.data, "train", size, cfg.on_bad_file, cfg.task)
+    test = (load_dataset(cfg.test_data, "train", size, cfg.on_bad_file, cfg.task)
+            if cfg.test_data else load_dataset(cfg.data, "test", size, cfg.on_bad_file, cfg.task))
+    if test is not None and not test.is_regression and test.classes != train.classes:
+        raise DataError(f"test classes {test.classes} differ from training classes "
+                        f"{train.classes}; both must have the same class names")
+    splits = make_splits(train, test, cfg.per_class, cfg.val_fraction, cfg.seed,
+                         cfg.test_fraction)
+    if cfg.max_test and len(splits.test) > cfg.max_test:
+        g = torch.Generator().manual_seed(cfg.seed + 3)
+        splits.test = splits.test.subset(torch.sort(
+            torch.randperm(len(splits.test), generator=g)[:cfg.max_test]).values)
+    skipped = len(train.skipped) + (len(test.skipped) if test is not None else 0)
+    log(f"data: {len(splits.train)} train, {len(splits.val) if splits.val else 0} val, "
+        f"{len(splits.test)} test images, {train.num_classes} classes"
+        + (f"; {skipped} bad files skipped (listed in data.json)" if skipped else ""))
+    return splits
+
+
+def environment() -> dict:
+    return {"torch": torch.__version__, "python": platform.python_version(),
+            "platform": platform.platform(),
+            "device": torch.cuda.get_device_name(0) if torch.cuda.is_available() else "cpu",
+            "threads": torch.get_num_threads()}
+
+
+def run_strategy(cfg: RunConfig, strategy: str, splits: DataSplits, run_dir: Path,
+                 log=print, resume: bool = False) -> StrategyResult:
+    t0 = time.perf_counter()
+    device = resolve_device(cfg.device)
+    model = build_model(cfg.backbone, splits.train.classes, pretrained=strategy != "scratch",
+                        head=cfg.head, task=cfg.task)
+    recipe = auto_recipe(len(splits.train), model.spec, splits.train.images.shape[-1], device,
+                         cfg.recipe_overrides())
+    model.info.image_size = recipe.image_size
+    phases = phases_for(strategy, recipe, len(model.stage_groups()))
+    init = "pretrained" if model.spec.pretrained else "random init"
+    log(f"[{strategy}] {model.spec.architecture} ({init}) at {recipe.image_size}px, "
+        f"{len(phases)} phase(s), batch {recipe.batch_size}")
+    trainer = Trainer(model, splits, recipe, phases, device, cfg.seed, run_dir / "checkpoint",
+                      log=log)
+    progress = trainer.run(resume=resume)
+    metrics = evaluate(model, splits.test, trainer.pre, device, desc=f"test {strategy}")
+    wall = time.perf_counter() - t0
+    save_run(run_dir, model, cfg, strategy, recipe, phases, metrics, progress.history, wall,
+             trainer.param_layout, splits)
+    return StrategyResult(strategy, metrics, wall, progress.train_seconds, run_dir, recipe)
+
+
+def save_run(run_dir: Path, model: TransferModel, cfg: RunConfig, strategy: str, recipe: Recipe,
+             phases: list, metrics: dict, history: list, wall: float, layout: list,
+             splits: DataSplits) -> None:
+    model.save(run_dir / "model.safetensors")
+    resolved = {"config": {**cfg.to_dict(), "strategy": strategy}, "recipe": recipe.to_dict(),
+                "phases": [p.to_dict() for p in phases], "param_groups": layout,
+                "preprocess": Preprocess.from_spec(model.spec, recipe.image_size).__dict__,
+                "weights": model.spec.to_dict() | {"labels": f"{len(model.spec.labels)} labels"}}
+    write_yaml(run_dir / "config.yaml", json.loads(json.dumps(resolved)))
+    (run_dir / "metrics.json").write_text(json.dumps(
+        {"strategy": strategy, "test": metrics, "wall_seconds": wall,
+         "environment": environment()}, indent=2))
+    with open(run_dir / "history.jsonl", "w") as f:
+        for row in history:
+            f.write(json.dumps(row) + "\n")
+    (run_dir / "data.json").write_text(json.dumps(splits.summary(), indent=2))

@@ -1,0 +1,90 @@
+"""Each transfer strategy is a short list of phases, in the spirit of fastai's `fine_tune`.
+
+A phase says what is frozen, how BatchNorm behaves, the learning rates and for how long; the
+trainer runs phases in order and knows nothing about strategy names.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, replace
+
+from transferlab.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class Phase:
+    name: str
+    kind: str  # "probe": closed-form head on cached features; "train": gradient descent
+    epochs: int = 0
+    frozen: int | str = 0  # leading stage groups frozen: int, or "all" for the whole backbone
+    lr: float = 1e-3  # head learning rate
+    backbone_lr_mult: float = 0.1
+    layer_decay: float | None = None
+    bn: str = "frozen"
+    augment: bool = True
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """Hyper-parameters shared by every phase of a run; chosen by `auto_recipe` or flags."""
+
+    image_size: int
+    epochs: int
+    batch_size: int
+    lr: float
+    backbone_lr_mult: float = 0.1
+    weight_decay: float = 0.05
+    label_smoothing: float = 0.1
+    warmup_frac: float = 0.1
+    shift: float = 2.0
+    flip: bool = True
+    bn: str = "frozen"
+    patience: int | None = None
+    layer_decay: float | None = None
+    freeze_stages: int = 0
+    grad_clip: float | None = 1.0
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+STRATEGIES = ("linear-probe", "head", "finetune", "partial", "gradual", "lp-ft", "scratch")
+PRETRAINED_STRATEGIES = tuple(s for s in STRATEGIES if s != "scratch")
+
+
+def phases_for(strategy: str, r: Recipe, num_stages: int) -> list[Phase]:
+    """The phase list of a strategy under a recipe."""
+    builders = {
+        "linear-probe": lambda: [Phase("probe", "probe", frozen="all")],
+        "head": lambda: [Phase("head", "train", r.epochs, "all", r.lr, 0.0, bn="frozen")],
+        "finetune": lambda: [_finetune(r, "finetune", 0, r.bn)],
+        "partial": lambda: [_finetune(r, "partial", r.freeze_stages, r.bn)],
+        "gradual": lambda: _gradual(r, num_stages),
+        # LP-FT keeps BN frozen: train-mode statistics of a few images destroy the probe head.
+        "lp-ft": lambda: [Phase("probe", "probe", frozen="all"),
+                          replace(_finetune(r, "finetune", 0, "frozen"), lr=r.lr * 0.5)],
+        "scratch": lambda: [Phase("scratch", "train", r.epochs, 0, r.lr * 2, 1.0, bn="train")],
+    }
+    if strategy not in builders:
+        raise ConfigError(f"unknown strategy {strategy!r}; choose one of {', '.join(STRATEGIES)}")
+    return builders[strategy]()
+
+
+def _finetune(r: Recipe, name: str, frozen: int, bn: str) -> Phase:
+    return Phase(name, "train", r.epochs, frozen, r.lr, r.backbone_lr_mult, r.layer_decay, bn)
+
+
+def _gradual(r: Recipe, num_stages: int) -> list[Phase]:
+    """ULMFiT: head first, then unfreeze from the top, a few stages per phase."""
+    steps = min(4, num_stages)
+    per = max(1, r.epochs // (steps + 1))
+    phases = [Phase("gradual-head", "train", per, "all", r.lr, 0.0, bn="frozen")]
+    for i in range(1, steps + 1):
+        frozen = max(0, num_stages - round(i * num_stages / steps))
+        epochs = per if i < steps else max(1, r.epochs - per * steps)
+        phases.append(Phase(f"gradual-{i}", "train", epochs, frozen, r.lr,
+                            r.backbone_lr_mult, r.layer_decay, r.bn))
+    return phases
