@@ -9,13 +9,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from transferlab.config import RunConfig, write_yaml
-from transferlab.data import DataSplits, load_dataset, make_splits
+from transferlab.data import DataSplits, ImageSet, load_dataset, make_splits
 from transferlab.data.transforms import Preprocess
 from transferlab.engine.device import resolve_device
-from transferlab.engine.loop import evaluate
+from transferlab.engine.loop import metrics_from_logits, predict_logits
 from transferlab.engine.trainer import Trainer
 from transferlab.errors import DataError
 from transferlab.model import TransferModel, build_model
@@ -83,6 +84,9 @@ def environment() -> dict:
 def run_strategy(cfg: RunConfig, strategy: str, splits: DataSplits, run_dir: Path,
                  log=print, resume: bool = False) -> StrategyResult:
     t0 = time.perf_counter()
+    run_dir.mkdir(parents=True, exist_ok=True)
+    if not resume:
+        (run_dir / "history.jsonl").unlink(missing_ok=True)
     device = resolve_device(cfg.device)
     model = build_model(cfg.backbone, splits.train.classes, pretrained=strategy != "scratch",
                         head=cfg.head, task=cfg.task)
@@ -94,13 +98,33 @@ def run_strategy(cfg: RunConfig, strategy: str, splits: DataSplits, run_dir: Pat
     log(f"[{strategy}] {model.spec.architecture} ({init}) at {recipe.image_size}px, "
         f"{len(phases)} phase(s), batch {recipe.batch_size}")
     trainer = Trainer(model, splits, recipe, phases, device, cfg.seed, run_dir / "checkpoint",
-                      log=log)
+                      log=log, history_path=run_dir / "history.jsonl")
     progress = trainer.run(resume=resume)
-    metrics = evaluate(model, splits.test, trainer.pre, device, desc=f"test {strategy}")
+    logits = predict_logits(model, splits.test.images, trainer.pre, device, desc=f"test {strategy}")
+    metrics = metrics_from_logits(logits, splits.test)
     wall = time.perf_counter() - t0
     save_run(run_dir, model, cfg, strategy, recipe, phases, metrics, progress.history, wall,
              trainer.param_layout, splits)
+    save_predictions(run_dir / "predictions.npz", logits, splits.test)
     return StrategyResult(strategy, metrics, wall, progress.train_seconds, run_dir, recipe)
+
+
+WRONG_GRID = 16
+
+
+def save_predictions(path: Path, logits: torch.Tensor, test: ImageSet) -> None:
+    """Test-set predictions plus the most confidently wrong images, for reports and analysis."""
+    arrays = {"y_true": test.labels.numpy()}
+    if test.is_regression:
+        arrays["y_pred"] = logits.squeeze(-1).numpy()
+    else:
+        probs = logits.softmax(-1)
+        conf, pred = probs.max(-1)
+        arrays.update(y_pred=pred.numpy(), confidence=conf.numpy())
+        wrong = torch.nonzero(pred != test.labels).flatten()
+        worst = wrong[conf[wrong].argsort(descending=True)[:WRONG_GRID]]
+        arrays.update(wrong_index=worst.numpy(), wrong_images=test.images[worst].numpy())
+    np.savez_compressed(path, **arrays)
 
 
 def save_run(run_dir: Path, model: TransferModel, cfg: RunConfig, strategy: str, recipe: Recipe,

@@ -11,7 +11,6 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from tqdm import tqdm
@@ -138,7 +137,11 @@ def predict_logits(model: torch.nn.Module, images: torch.Tensor, pre: Preprocess
 
 def evaluate(model: torch.nn.Module, data: ImageSet, pre: Preprocess, device: torch.device,
              batch_size: int = 256, desc: str = "evaluate") -> dict:
-    logits = predict_logits(model, data.images, pre, device, batch_size, desc)
+    return metrics_from_logits(predict_logits(model, data.images, pre, device, batch_size, desc),
+                               data)
+
+
+def metrics_from_logits(logits: torch.Tensor, data: ImageSet) -> dict:
     y = data.labels.numpy()
     if data.is_regression:
         return regression_metrics(y, logits.squeeze(-1).numpy())
@@ -158,7 +161,3 @@ def lr_schedule(total_steps: int, warmup_frac: float) -> Callable[[int], float]:
         return 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
 
     return lr_at
-
-
-def to_numpy(t: torch.Tensor) -> np.ndarray:
-    return t.detach().cpu().numpy()

@@ -57,7 +57,8 @@ class Progress:
 class Trainer:
     def __init__(self, model: TransferModel, splits: DataSplits, recipe: Recipe,
                  phases: list[Phase], device: torch.device, seed: int,
-                 checkpoint_dir: Path | None = None, log=print) -> None:
+                 checkpoint_dir: Path | None = None, log=print,
+                 history_path: Path | None = None) -> None:
         self.model = model.to(device).to(memory_format=torch.channels_last)
         self.splits = splits
         self.recipe = recipe
@@ -66,6 +67,7 @@ class Trainer:
         self.seed = seed
         self.ckpt_dir = checkpoint_dir
         self.log = log
+        self.history_path = history_path  # metrics JSONL, appended live after every epoch
         self.pre = Preprocess.from_spec(model.spec, recipe.image_size)
         self.progress = Progress()
         self.best_state: dict[str, torch.Tensor] | None = None
@@ -174,6 +176,9 @@ class Trainer:
                 self.progress.bad_epochs += 1
         row.update(extra or {})
         self.progress.history.append(row)
+        if self.history_path is not None:
+            with open(self.history_path, "a") as f:
+                f.write(json.dumps(row) + "\n")
         self.log(json.dumps(_short(row)))
         patience = self.recipe.patience
         return bool(patience and self.progress.bad_epochs >= patience)
@@ -193,6 +198,9 @@ class Trainer:
         self.progress = Progress(**progress)
         self._opt_state = opt_state
         self.best_state = best
+        if self.history_path is not None:  # the file restarts from what the checkpoint knew
+            self.history_path.write_text("".join(json.dumps(r) + "\n"
+                                                 for r in self.progress.history))
         self.log(f"resuming at phase {self.progress.phase}, epoch {self.progress.epoch + 1}, "
                  f"batch {self.progress.batch}")
 
