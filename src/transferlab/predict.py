@@ -1,43 +1,59 @@
-"""Batch prediction on image files with a saved model; bad files become error rows."""
+"""Batch prediction on image files with a saved or exported model; bad files become error rows.
+
+A run folder or model.safetensors runs eagerly with the training preprocessing; an exported
+.onnx / TorchScript .pt runs through `transferlab.serving`, the code a deployment would use.
+Heavy imports (torch, the engine) happen inside the functions that need them, so predicting from
+an ONNX file does not load the training stack.
+"""
 
 from __future__ import annotations
 
+import csv
+import io
+import json
+from collections.abc import Iterable
 from pathlib import Path
+from typing import IO, TYPE_CHECKING
 
-import numpy as np
-import torch
+from transferlab.serving import ExportedPredictor, InputItem, collect_inputs
 
-from transferlab.data.files import IMAGE_SUFFIXES, decode_image
-from transferlab.data.transforms import Preprocess
-from transferlab.engine.loop import predict_logits
-from transferlab.errors import DataError
-from transferlab.model import TransferModel
+if TYPE_CHECKING:
+    import torch
+
+    from transferlab.model import TransferModel
+
+OUTPUT_FORMATS = ("text", "json", "csv")
+EXPORTED_SUFFIXES = (".onnx", ".pt", ".ts", ".torchscript")
 
 
 def expand_inputs(inputs: list[str]) -> list[Path]:
-    files: list[Path] = []
-    for item in inputs:
-        p = Path(item)
-        if p.is_dir():
-            files.extend(sorted(f for f in p.rglob("*") if f.suffix.lower() in IMAGE_SUFFIXES))
-        elif p.exists():
-            files.append(p)
-        else:
-            raise DataError(f"{p} does not exist")
-    return files
+    """Every readable input path (folders searched, CSV first columns read); errors dropped."""
+    return [item.path for item in collect_inputs(inputs)
+            if item.path is not None and item.error is None]
 
 
 def predict_files(model: TransferModel, inputs: list[str], top_k: int,
                   device: torch.device, batch_size: int = 64) -> list[dict]:
+    """Eager prediction with the exact training-time decode + eval_batch preprocessing."""
+    import numpy as np
+    import torch
+
+    from transferlab.data.files import decode_image
+    from transferlab.data.transforms import Preprocess
+    from transferlab.engine.loop import predict_logits
+
     size = model.info.image_size
     rows: list[dict] = []
     good: list[tuple[int, np.ndarray]] = []
-    for path in expand_inputs(inputs):
+    for item in collect_inputs(inputs):
+        rows.append({"path": item.name})
+        if item.error is not None or item.path is None:
+            rows[-1]["error"] = item.error or "no path"
+            continue
         try:
-            good.append((len(rows), decode_image(path, max(size, 32))))
-            rows.append({"path": str(path)})
+            good.append((len(rows) - 1, decode_image(item.path, max(size, 32))))
         except Exception as exc:  # noqa: BLE001 - any decode failure is a per-row error
-            rows.append({"path": str(path), "error": str(exc) or type(exc).__name__})
+            rows[-1]["error"] = _reason(exc)
     if not good:
         return rows
     images = torch.from_numpy(np.stack([a for _, a in good])).permute(0, 3, 1, 2).contiguous()
@@ -53,3 +69,74 @@ def predict_files(model: TransferModel, inputs: list[str], top_k: int,
     for (i, _), vs, ix in zip(good, values.tolist(), index.tolist()):
         rows[i]["top"] = [{"label": model.info.classes[j], "prob": v} for v, j in zip(vs, ix)]
     return rows
+
+
+def _reason(exc: Exception) -> str:
+    from PIL import UnidentifiedImageError
+
+    if isinstance(exc, UnidentifiedImageError):
+        return "not a readable image (corrupt or unknown format)"
+    return str(exc) or type(exc).__name__
+
+
+def predict_path(model_path: str | Path, inputs: list[str], top_k: int = 3,
+                 device: str = "auto", batch_size: int = 64) -> list[dict]:
+    """Predict with whatever MODEL names: a run folder, a model.safetensors, or an export."""
+    path = Path(model_path)
+    if path.suffix.lower() in EXPORTED_SUFFIXES:
+        dev = "cpu" if device == "auto" else device
+        return ExportedPredictor.load(path, device=dev).predict(inputs, top_k, batch_size)
+    from transferlab.engine.device import resolve_device
+    from transferlab.model import load_model
+
+    return predict_files(load_model(path), inputs, top_k, resolve_device(device), batch_size)
+
+
+def format_rows(rows: list[dict], fmt: str = "text") -> str:
+    """text (tab-separated, human), json (one object per line) or csv (one row per input)."""
+    if fmt == "json":
+        return "".join(json.dumps(row) + "\n" for row in rows)
+    if fmt == "csv":
+        return _csv_text(rows)
+    lines = []
+    for row in rows:
+        if "error" in row:
+            lines.append(f"{row['path']}\tERROR: {row['error']}")
+        elif "value" in row:
+            lines.append(f"{row['path']}\t{row['value']:.6g}")
+        else:
+            top = ", ".join(f"{p['label']} {p['prob']:.3f}" for p in row["top"])
+            lines.append(f"{row['path']}\t{top}")
+    return "".join(line + "\n" for line in lines)
+
+
+def _csv_text(rows: list[dict]) -> str:
+    k = max((len(r.get("top", [])) for r in rows), default=0)
+    regression = any("value" in r for r in rows)
+    header = ["path"] + (["value"] if regression else [])
+    for j in range(1, k + 1):
+        header += [f"label{j}", f"prob{j}"]
+    header.append("error")
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(header)
+    for row in rows:
+        line = [row["path"]] + ([row.get("value", "")] if regression else [])
+        top = row.get("top", [])
+        for j in range(k):
+            line += [top[j]["label"], f"{top[j]['prob']:.6f}"] if j < len(top) else ["", ""]
+        line.append(row.get("error", ""))
+        writer.writerow(line)
+    return buf.getvalue()
+
+
+def write_rows(rows: list[dict], fmt: str, stream: IO[str]) -> None:
+    stream.write(format_rows(rows, fmt))
+
+
+def count_errors(rows: Iterable[dict]) -> int:
+    return sum("error" in r for r in rows)
+
+
+__all__ = ["InputItem", "collect_inputs", "count_errors", "expand_inputs", "format_rows",
+           "predict_files", "predict_path", "write_rows"]

@@ -14,12 +14,13 @@ from transferlab.cli import (
     backbones_cmd,
     compare_cmd,
     evaluate_cmd,
+    export_cmd,
     fit_cmd,
     predict_cmd,
 )
 from transferlab.errors import TransferlabError
 
-COMMANDS = [compare_cmd, fit_cmd, evaluate_cmd, predict_cmd, backbones_cmd]
+COMMANDS = [compare_cmd, fit_cmd, evaluate_cmd, predict_cmd, export_cmd, backbones_cmd]
 
 
 def build_parser() -> argparse.ArgumentParser:

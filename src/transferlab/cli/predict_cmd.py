@@ -1,37 +1,43 @@
-"""`transferlab predict`: top-k class names for image files or folders."""
+"""`transferlab predict`: top-k classes for image files, folders or a CSV of paths."""
 
 from __future__ import annotations
 
 import argparse
-import json
+import sys
+from pathlib import Path
 
-HELP = "predict top-k classes for image files or folders with a saved model"
+HELP = "predict top-k classes for image files, folders or a CSV with a saved or exported model"
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("predict", help=HELP, description=HELP + ". Bad files are reported per "
                        "row and do not stop the batch.")
-    p.add_argument("model", help="run folder or model.safetensors")
-    p.add_argument("inputs", nargs="+", help="image files and/or folders (searched recursively)")
+    p.add_argument("model", help="run folder, model.safetensors, or an exported .onnx / "
+                   "TorchScript .pt file (with its .json sidecar next to it)")
+    p.add_argument("inputs", nargs="+", help="image files, folders (searched recursively) and/or "
+                   "CSV files whose first column is an image path")
     p.add_argument("--top-k", type=int, default=3)
-    p.add_argument("--device", default="auto")
-    p.add_argument("--format", choices=["text", "json"], default="text")
+    p.add_argument("--device", default="auto", help="auto (default), cpu, cuda, cuda:N")
+    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--format", choices=["text", "json", "csv"], default="text",
+                   help="text (default), json (one object per line) or csv (one row per input)")
+    p.add_argument("--output", help="write the rows to this file instead of standard output")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    from transferlab.engine.device import resolve_device
-    from transferlab.model import load_model
-    from transferlab.predict import predict_files
+    from transferlab.errors import ConfigError
+    from transferlab.predict import count_errors, format_rows, predict_path
 
-    model = load_model(args.model)
-    rows = predict_files(model, args.inputs, args.top_k, resolve_device(args.device))
-    for row in rows:
-        if args.format == "json":
-            print(json.dumps(row))
-        elif "error" in row:
-            print(f"{row['path']}\tERROR: {row['error']}")
-        else:
-            top = ", ".join(f"{p['label']} {p['prob']:.3f}" for p in row["top"])
-            print(f"{row['path']}\t{top}")
+    if args.top_k < 1 or args.batch_size < 1:
+        raise ConfigError("--top-k and --batch-size must be at least 1")
+    rows = predict_path(args.model, args.inputs, args.top_k, args.device, args.batch_size)
+    text = format_rows(rows, args.format)
+    if args.output:
+        out = Path(args.output)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(text, encoding="utf-8")
+        print(f"wrote {len(rows)} rows ({count_errors(rows)} errors) to {out}", file=sys.stderr)
+    else:
+        sys.stdout.write(text)
     return 0

@@ -1,0 +1,262 @@
+"""Export a trained model to ONNX, TorchScript or safetensors, each with a JSON sidecar.
+
+An exported file is only useful if whoever deploys it feeds it exactly what training fed the
+network, so every export carries a sidecar with the labels, the preprocessing (size, mean/std,
+interpolation, resize rule), the WeightsSpec and the run's test metrics. Every export is then
+reloaded through `transferlab.serving` — the same code a deployment would run — and its logits are
+compared with eager PyTorch on real inputs; an export that disagrees is removed, not shipped.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+from transferlab import __version__
+from transferlab.data.transforms import Preprocess
+from transferlab.errors import CheckpointError, ConfigError, TransferlabError
+from transferlab.model import ModelInfo, TransferModel, load_model
+from transferlab.serving import INSTALL_HINT, ExportedPredictor, Preprocessing
+
+FORMATS = {"onnx": ".onnx", "torchscript": ".pt", "safetensors": ".safetensors"}
+INPUT_NAME, OUTPUT_NAME = "input", "logits"
+ONNX_OPSET = 17  # legacy exporter
+ONNX_DYNAMO_OPSET = 18  # the lowest torch.export's ONNX translation implements
+PARITY_IMAGES = 8
+
+
+class ExportError(TransferlabError):
+    """An export could not be written, or it does not compute what the eager model computes."""
+
+
+@dataclass
+class ExportResult:
+    """Where an export went and how closely it matches eager PyTorch."""
+
+    format: str
+    model_path: Path
+    sidecar_path: Path
+    max_abs_diff: float
+    tolerance: float
+    n_inputs: int
+
+    @property
+    def files(self) -> list[Path]:
+        return [self.model_path, self.sidecar_path]
+
+
+def preprocessing_for(info: ModelInfo) -> Preprocessing:
+    """Serving-side description of the preprocessing the model was trained and evaluated with."""
+    p = Preprocess.from_spec(info.spec, info.image_size)
+    return Preprocessing(p.size, tuple(p.mean), tuple(p.std), p.in_chans, p.interpolation)
+
+
+def build_sidecar(info: ModelInfo, fmt: str, file_name: str,
+                  metrics: dict | None = None) -> dict:
+    """Everything a deployment needs besides the graph: labels, preprocessing, provenance."""
+    pre = preprocessing_for(info)
+    n_out = 1 if info.task == "regression" else len(info.classes)
+    return {
+        "format": fmt, "file": file_name, "transferlab_version": __version__,
+        "task": info.task, "labels": list(info.classes),
+        "input": {"name": INPUT_NAME, "shape": ["batch", pre.in_chans, pre.size, pre.size],
+                  "dtype": "float32", "layout": "NCHW", "normalised": True},
+        "output": {"name": OUTPUT_NAME, "shape": ["batch", n_out],
+                   "meaning": "raw scores; softmax gives class probabilities"
+                   if info.task == "classification" else "regression value"},
+        "preprocessing": pre.to_dict(),
+        "weights": info.spec.to_dict(),
+        "model": {"backbone": info.backbone, "head": info.head, "image_size": info.image_size,
+                  "extra": info.extra},
+        "metrics": metrics,
+    }
+
+
+def sidecar_for_file(path: str | Path) -> dict:
+    """A sidecar for a run's own model.safetensors, read from its ModelInfo metadata."""
+    from safetensors import safe_open
+
+    path = Path(path)
+    with safe_open(str(path), framework="pt") as f:
+        meta = f.metadata() or {}
+    if "transferlab" not in meta:
+        raise CheckpointError(f"{path} is not a transferlab model (no metadata); pass a run "
+                              "folder or a file written by `transferlab export`")
+    return build_sidecar(ModelInfo.from_json(meta["transferlab"]), "safetensors", path.name,
+                         read_test_metrics(path.parent))
+
+
+def read_test_metrics(run_dir: Path | None) -> dict | None:
+    if run_dir is None or not (run_dir / "metrics.json").is_file():
+        return None
+    try:
+        data = json.loads((run_dir / "metrics.json").read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise CheckpointError(f"{run_dir / 'metrics.json'} is not valid JSON ({exc}); fix or "
+                              "delete it to export without metrics") from exc
+    return data.get("test") if isinstance(data, dict) else None
+
+
+def pseudo_images(n: int, size: int, seed: int = 0) -> list[np.ndarray]:
+    """Deterministic photo-like uint8 images (smooth colour fields + texture), varied shapes.
+
+    Not square and not at the model's size, so the parity inputs go through the real resize and
+    crop rather than a shortcut.
+    """
+    rng = np.random.default_rng(seed)
+    images = []
+    for i in range(n):
+        h, w = size + 7 * i + 3, size + 19 * (n - i) + 1
+        coarse = rng.uniform(0, 255, (4, 4, 3)).astype(np.uint8)
+        field = np.asarray(Image.fromarray(coarse).resize((w, h), Image.Resampling.BICUBIC),
+                           dtype=np.float32)
+        field += rng.normal(0, 20, field.shape)
+        images.append(np.clip(field, 0, 255).astype(np.uint8))
+    return images
+
+
+def parity_batch(pre: Preprocessing, images: list[str | Path] | None = None) -> np.ndarray:
+    """8 pseudo-images plus any given image files, through the serving preprocessing.
+
+    Models with neither 1 nor 3 input channels cannot be fed from RGB files, so they are checked
+    on seeded normalised noise instead.
+    """
+    if pre.in_chans not in (1, 3):
+        if images:
+            raise ExportError(f"a {pre.in_chans}-channel model cannot be checked on RGB image "
+                              "files; export it without --image")
+        rng = np.random.default_rng(0)
+        return rng.standard_normal((PARITY_IMAGES, pre.in_chans, pre.size, pre.size),
+                                   dtype=np.float32)
+    arrays = [pre.prepare(Image.fromarray(a)) for a in pseudo_images(PARITY_IMAGES, pre.size)]
+    for path in images or []:
+        try:
+            arrays.append(pre.load(path))
+        except (OSError, ValueError) as exc:
+            raise ExportError(f"parity image {path} cannot be read ({exc}); pass readable "
+                              "images or none") from exc
+    return pre.to_input(np.stack(arrays))
+
+
+def _resolve(source: str | Path | TransferModel) -> tuple[TransferModel, Path | None]:
+    if isinstance(source, TransferModel):
+        model = copy.deepcopy(source).cpu().float().eval()
+        return model, None
+    path = Path(source)
+    model = load_model(path).cpu().float().eval()
+    return model, path if path.is_dir() else path.parent
+
+
+def export_model(run_dir_or_model: str | Path | TransferModel, fmt: str,
+                 out_dir: str | Path | None = None, *, images: list[str | Path] | None = None,
+                 tolerance: float = 1e-3, name: str = "model",
+                 metrics: dict | None = None) -> ExportResult:
+    """Write `<out_dir>/<name>.<ext>` + `<name>.<ext>.json` and check it against eager PyTorch.
+
+    `out_dir` defaults to `RUN_DIR/export`. The check runs the export through
+    `ExportedPredictor` on pseudo-images (and `images`, if given); above `tolerance` (max abs
+    difference of the logits) the files are removed and ExportError names the gap.
+    """
+    if fmt not in FORMATS:
+        raise ConfigError(f"unknown export format {fmt!r}; choose one of {', '.join(FORMATS)}")
+    model, run_dir = _resolve(run_dir_or_model)
+    if out_dir is None:
+        if run_dir is None:
+            raise ConfigError("export_model(model, ...) needs out_dir when given a model object")
+        out_dir = run_dir / "export"
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    model_path = out / f"{name}{FORMATS[fmt]}"
+    sidecar_path = out / f"{model_path.name}.json"
+    if metrics is None:
+        metrics = read_test_metrics(run_dir)
+    sidecar = build_sidecar(model.info, fmt, model_path.name, metrics)
+
+    x = parity_batch(preprocessing_for(model.info), images)
+    with torch.no_grad():
+        reference = model(torch.from_numpy(x)).numpy()
+    WRITERS[fmt](model, torch.from_numpy(x[:2]), model_path)
+    _write_json(sidecar_path, sidecar)
+    got = ExportedPredictor.load(model_path).logits(x)
+    diff = float(np.abs(got - reference).max()) if got.shape == reference.shape else float("inf")
+    if not np.isfinite(diff) or diff > tolerance:
+        model_path.unlink(missing_ok=True)
+        sidecar_path.unlink(missing_ok=True)
+        raise ExportError(
+            f"{fmt} export {model_path} disagrees with eager PyTorch: max abs logit difference "
+            f"{diff:.3g} > tolerance {tolerance:g} (output shape {got.shape} vs "
+            f"{reference.shape}); the files were removed. Try another --format, or raise "
+            "--tolerance if the gap is expected (e.g. reduced precision)")
+    sidecar["parity"] = {"max_abs_diff": diff, "tolerance": tolerance, "inputs": len(x),
+                         "reference": "eager PyTorch, fp32, CPU",
+                         "checked_with": "transferlab.serving.ExportedPredictor"}
+    _write_json(sidecar_path, sidecar)
+    return ExportResult(fmt, model_path, sidecar_path, diff, tolerance, len(x))
+
+
+def _write_json(path: Path, data: dict) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+    tmp.replace(path)
+
+
+def _write_onnx(model: TransferModel, example: torch.Tensor, path: Path) -> None:
+    """Legacy TorchScript-based exporter first (fast, no onnxscript), torch.export if it is gone."""
+    try:
+        import onnx  # noqa: F401 - torch.onnx needs it; fail early with the install hint
+        import onnxruntime  # noqa: F401 - the parity check runs the export with it
+    except ImportError as exc:
+        raise ConfigError(f"ONNX export needs onnx and onnxruntime; {INSTALL_HINT}") from exc
+    tmp = path.with_name(path.name + ".tmp")
+    common = {"input_names": [INPUT_NAME], "output_names": [OUTPUT_NAME]}
+    errors = []
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            torch.onnx.export(model, (example,), str(tmp), dynamo=False,
+                              dynamic_axes={INPUT_NAME: {0: "batch"}, OUTPUT_NAME: {0: "batch"}},
+                              opset_version=ONNX_OPSET, **common)
+        except Exception as exc:  # noqa: BLE001 - legacy exporter missing or failing: try dynamo
+            errors.append(f"legacy exporter: {exc}")
+            try:
+                batch = torch.export.Dim("batch", min=1, max=4096)
+                torch.onnx.export(model, (example,), str(tmp), dynamo=True, external_data=False,
+                                  dynamic_shapes=({0: batch},), verbose=False,
+                                  opset_version=ONNX_DYNAMO_OPSET, **common)
+            except Exception as exc2:  # noqa: BLE001 - report both failures together
+                errors.append(f"torch.export exporter: {exc2}")
+    if len(errors) == 2 or not tmp.is_file():
+        tmp.unlink(missing_ok=True)
+        raise ExportError(f"ONNX export to {path} failed ({'; '.join(errors)}); try "
+                          f"--format torchscript, or install onnxscript for the new exporter")
+    tmp.replace(path)
+
+
+def _write_torchscript(model: TransferModel, example: torch.Tensor, path: Path) -> None:
+    """Traced, not scripted: timm models trace cleanly and the graph has no Python control flow."""
+    tmp = path.with_name(path.name + ".tmp")
+    with warnings.catch_warnings(), torch.no_grad():
+        warnings.simplefilter("ignore")
+        try:
+            traced = torch.jit.trace(model, example, check_trace=False)
+        except Exception as exc:  # noqa: BLE001 - any tracing failure is an export failure
+            raise ExportError(f"TorchScript trace for {path} failed ({exc}); try "
+                              "--format onnx or safetensors") from exc
+        torch.jit.save(traced, str(tmp))
+    tmp.replace(path)
+
+
+def _write_safetensors(model: TransferModel, example: torch.Tensor, path: Path) -> None:
+    del example  # weights only: the architecture is rebuilt from the metadata on load
+    model.save(path, metadata={"format": "transferlab-export"})
+
+
+WRITERS = {"onnx": _write_onnx, "torchscript": _write_torchscript,
+           "safetensors": _write_safetensors}

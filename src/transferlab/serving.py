@@ -1,0 +1,303 @@
+"""Serve an exported model with PIL + numpy + onnxruntime (or torch.jit), and nothing else.
+
+A deployed model should not drag in the training stack (timm, the engine, strategies) just to
+classify a picture, so this module imports only the standard library, numpy and PIL at the top;
+onnxruntime or torch are imported when a model of that kind is loaded. The preprocessing here is a
+numpy mirror of `data.files.decode_image` + `data.transforms.eval_batch` (the export parity check
+and the tests hold the two together), described by the JSON sidecar written next to every export.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import warnings
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, UnidentifiedImageError
+
+from transferlab.errors import CheckpointError, ConfigError, DataError
+
+# Same set as transferlab.data.files.IMAGE_SUFFIXES (a test keeps them equal); copied so that
+# serving does not import the torch-based data package.
+IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp",
+                            ".ppm", ".pgm"})
+MODEL_FORMATS = {".onnx": "onnx", ".pt": "torchscript", ".ts": "torchscript",
+                 ".torchscript": "torchscript", ".safetensors": "safetensors"}
+RESIZE_RULE = ("decode to RGB; resize the shorter side to decode_size with bicubic resampling; "
+               "centre-crop decode_size x decode_size; if decode_size != size, resize to size "
+               "with `interpolation`; scale to [0, 1]; average to 1 channel if in_chans == 1; "
+               "subtract mean and divide by std per channel; layout NCHW float32")
+CSV_HEADER_NAMES = ("path", "file", "filename", "image")
+INSTALL_HINT = "pip install 'transferlab[export]'"
+
+
+@dataclass(frozen=True)
+class Preprocessing:
+    """What the exported graph expects: the same numbers as `data.transforms.Preprocess`."""
+
+    size: int
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
+    in_chans: int = 3
+    interpolation: str = "bilinear"
+
+    @property
+    def decode_size(self) -> int:
+        """`predict_files` decodes at no less than 32 px, then lets eval_batch resize."""
+        return max(self.size, 32)
+
+    def to_dict(self) -> dict:
+        return {"size": self.size, "decode_size": self.decode_size, "mean": list(self.mean),
+                "std": list(self.std), "in_chans": self.in_chans,
+                "interpolation": self.interpolation, "channel_order": "RGB", "scale": 1 / 255,
+                "resize": RESIZE_RULE}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> Preprocessing:
+        return cls(int(d["size"]), tuple(float(v) for v in d["mean"]),
+                   tuple(float(v) for v in d["std"]), int(d.get("in_chans", 3)),
+                   str(d.get("interpolation", "bilinear")))
+
+    def prepare(self, im: Image.Image) -> np.ndarray:
+        """PIL image → uint8 (S, S, 3): shorter side to decode_size, centre crop (as training)."""
+        im = im.convert("RGB")
+        size = self.decode_size
+        w, h = im.size
+        scale = size / min(w, h)
+        im = im.resize((max(size, round(w * scale)), max(size, round(h * scale))),
+                       Image.Resampling.BICUBIC)
+        w, h = im.size
+        left, top = (w - size) // 2, (h - size) // 2
+        im = im.crop((left, top, left + size, top + size))
+        if size != self.size:  # tiny models only: eval_batch's downscale, done by PIL
+            mode = (Image.Resampling.BICUBIC if self.interpolation == "bicubic"
+                    else Image.Resampling.BILINEAR)
+            im = im.resize((self.size, self.size), mode)
+        return np.asarray(im, dtype=np.uint8)
+
+    def load(self, path: str | Path) -> np.ndarray:
+        """Decode one file; raises ValueError with a readable reason for anything unusable."""
+        path = Path(path)
+        if path.stat().st_size == 0:
+            raise ValueError("zero-byte file")
+        try:
+            with Image.open(path) as im:
+                im.load()  # full decode: truncated files fail here
+                return self.prepare(im)
+        except UnidentifiedImageError as exc:
+            raise ValueError("not a readable image (corrupt or unknown format)") from exc
+
+    def to_input(self, images: np.ndarray) -> np.ndarray:
+        """uint8 (B, S, S, 3) → normalised float32 (B, C, S, S), the graph's input."""
+        x = images.astype(np.float32).transpose(0, 3, 1, 2) / np.float32(255.0)
+        if self.in_chans == 1:
+            x = x.mean(axis=1, keepdims=True, dtype=np.float32)
+        elif self.in_chans != 3:
+            raise ConfigError(f"cannot feed RGB images to a {self.in_chans}-channel model")
+        mean = np.asarray(self.mean, dtype=np.float32).reshape(1, -1, 1, 1)
+        std = np.asarray(self.std, dtype=np.float32).reshape(1, -1, 1, 1)
+        return np.ascontiguousarray((x - mean) / std, dtype=np.float32)
+
+
+@dataclass(frozen=True)
+class InputItem:
+    """One row of a prediction: a path to decode, or an error found before decoding."""
+
+    name: str
+    path: Path | None
+    error: str | None = None
+
+
+def collect_inputs(inputs: Iterable[str | Path]) -> list[InputItem]:
+    """Files, folders (recursive, image suffixes) and CSVs (first column = path) → rows.
+
+    A path given on the command line that does not exist is a user typo and raises; a missing
+    file listed inside a CSV becomes an error row so one stale line does not stop a batch.
+    """
+    items: list[InputItem] = []
+    for item in inputs:
+        p = Path(item)
+        if p.is_dir():
+            items.extend(InputItem(str(f), f) for f in sorted(p.rglob("*"))
+                         if f.is_file() and f.suffix.lower() in IMAGE_SUFFIXES)
+        elif p.is_file() and p.suffix.lower() == ".csv":
+            items.extend(_csv_items(p))
+        elif p.exists():
+            items.append(InputItem(str(p), p))
+        else:
+            raise DataError(f"{p} does not exist; pass image files, folders or a CSV whose "
+                            "first column is an image path")
+    return items
+
+
+def _csv_items(path: Path) -> list[InputItem]:
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise DataError(f"{path}: not UTF-8 text ({exc}); save the CSV as UTF-8") from exc
+    rows = [(i + 1, r) for i, r in enumerate(csv.reader(text.splitlines())) if any(r)]
+    if rows and rows[0][1][0].strip().lower() in CSV_HEADER_NAMES:
+        rows = rows[1:]
+    items = []
+    for lineno, row in rows:
+        cell = row[0].strip()
+        if not cell:
+            items.append(InputItem(f"{path}:{lineno}", None, "empty path in first column"))
+            continue
+        p = Path(cell) if Path(cell).is_absolute() else path.parent / cell
+        items.append(InputItem(str(p), p, None if p.is_file() else "file not found"))
+    return items
+
+
+def read_sidecar(model_path: str | Path) -> dict:
+    """The JSON written next to an export: `<file>.json`, else `<stem>.json`."""
+    model_path = Path(model_path)
+    for cand in (model_path.with_name(model_path.name + ".json"), model_path.with_suffix(".json")):
+        if cand.is_file():
+            try:
+                return json.loads(cand.read_text(encoding="utf-8"))
+            except json.JSONDecodeError as exc:
+                raise CheckpointError(f"{cand}: sidecar is not valid JSON ({exc}); re-run "
+                                      "`transferlab export`") from exc
+    raise CheckpointError(
+        f"no sidecar JSON for {model_path} (looked for {model_path.name}.json and "
+        f"{model_path.stem}.json); it holds the labels and preprocessing: re-run "
+        "`transferlab export RUN_DIR` or copy the .json next to the model file")
+
+
+def _onnx_runner(path: Path, device: str) -> Callable[[np.ndarray], np.ndarray]:
+    try:
+        import onnxruntime as ort
+    except ImportError as exc:
+        raise ConfigError(f"{path}: running ONNX models needs onnxruntime; {INSTALL_HINT}") from exc
+    providers = ["CPUExecutionProvider"]
+    if device.startswith("cuda") and "CUDAExecutionProvider" in ort.get_available_providers():
+        providers.insert(0, "CUDAExecutionProvider")
+    opts = ort.SessionOptions()
+    opts.log_severity_level = 3
+    session = ort.InferenceSession(str(path), sess_options=opts, providers=providers)
+    name = session.get_inputs()[0].name
+    return lambda x: np.asarray(session.run(None, {name: x})[0], dtype=np.float32)
+
+
+def _torch_runner(module, device: str) -> Callable[[np.ndarray], np.ndarray]:
+    import torch
+
+    dev = torch.device("cpu" if device == "auto" else device)
+    module = module.to(dev).eval()
+
+    def run(x: np.ndarray) -> np.ndarray:
+        with torch.no_grad():
+            return module(torch.from_numpy(x).to(dev)).float().cpu().numpy()
+
+    return run
+
+
+def _load_runner(path: Path, fmt: str, device: str) -> Callable[[np.ndarray], np.ndarray]:
+    if fmt == "onnx":
+        return _onnx_runner(path, device)
+    if fmt == "torchscript":
+        import torch
+
+        try:
+            with warnings.catch_warnings():  # jit.load's deprecation notice: nothing to act on
+                warnings.simplefilter("ignore", FutureWarning)
+                module = torch.jit.load(str(path), map_location="cpu")
+        except RuntimeError as exc:
+            raise CheckpointError(f"{path} is not a TorchScript file ({exc}); export it with "
+                                  "`transferlab export RUN_DIR --format torchscript`") from exc
+        return _torch_runner(module, device)
+    from transferlab.model import load_model  # safetensors: the eager model, rebuilt offline
+
+    return _torch_runner(load_model(path), device)
+
+
+class ExportedPredictor:
+    """Top-k class names (or a regression value) for image files, from an exported model."""
+
+    def __init__(self, runner: Callable[[np.ndarray], np.ndarray], sidecar: dict,
+                 path: Path) -> None:
+        self.runner = runner
+        self.sidecar = sidecar
+        self.path = path
+        self.preprocessing = Preprocessing.from_dict(sidecar["preprocessing"])
+        self.labels: list[str] = list(sidecar.get("labels", []))
+        self.task: str = sidecar.get("task", "classification")
+
+    @classmethod
+    def load(cls, path: str | Path, device: str = "cpu") -> ExportedPredictor:
+        """Open an .onnx / TorchScript .pt / .safetensors export (or a run folder) + sidecar."""
+        path = Path(path)
+        if path.is_dir():
+            path = path / "model.safetensors"
+        if not path.is_file():
+            raise CheckpointError(f"no model at {path}; pass an exported .onnx/.pt/.safetensors "
+                                  "file or a run folder")
+        fmt = MODEL_FORMATS.get(path.suffix.lower())
+        if fmt is None:
+            raise ConfigError(f"{path}: unknown model file type {path.suffix!r}; expected one of "
+                              f"{', '.join(sorted(MODEL_FORMATS))}")
+        if fmt == "safetensors":
+            try:
+                sidecar = read_sidecar(path)
+            except CheckpointError:  # a run's own model.safetensors: describe it from metadata
+                from transferlab.export import sidecar_for_file
+
+                sidecar = sidecar_for_file(path)
+        else:
+            sidecar = read_sidecar(path)
+        if "preprocessing" not in sidecar:
+            raise CheckpointError(f"sidecar of {path} has no 'preprocessing'; re-run "
+                                  "`transferlab export`")
+        return cls(_load_runner(path, fmt, device), sidecar, path)
+
+    def logits(self, x: np.ndarray) -> np.ndarray:
+        """Normalised float32 (B, C, S, S) → logits (B, N)."""
+        return self.runner(np.ascontiguousarray(x, dtype=np.float32))
+
+    def predict_images(self, images: Sequence[np.ndarray]) -> np.ndarray:
+        """Already decoded uint8 (S, S, 3) arrays → logits."""
+        return self.logits(self.preprocessing.to_input(np.stack(list(images))))
+
+    def predict(self, inputs: Iterable[str | Path], top_k: int = 3,
+                batch_size: int = 32) -> list[dict]:
+        """Rows like `transferlab.predict.predict_files`: bad files become `error` rows."""
+        rows: list[dict] = []
+        pending: list[tuple[int, np.ndarray]] = []
+        for item in collect_inputs(inputs):
+            rows.append({"path": item.name})
+            if item.error is not None or item.path is None:
+                rows[-1]["error"] = item.error or "no path"
+                continue
+            try:
+                pending.append((len(rows) - 1, self.preprocessing.load(item.path)))
+            except (OSError, ValueError, Image.DecompressionBombError) as exc:
+                rows[-1]["error"] = str(exc) or type(exc).__name__
+            if len(pending) >= batch_size:
+                self._fill(rows, pending, top_k)
+                pending = []
+        if pending:
+            self._fill(rows, pending, top_k)
+        return rows
+
+    def _fill(self, rows: list[dict], pending: list[tuple[int, np.ndarray]], top_k: int) -> None:
+        logits = self.predict_images([a for _, a in pending])
+        if self.task == "regression":
+            for (i, _), v in zip(pending, logits.reshape(len(pending), -1)[:, 0].tolist()):
+                rows[i]["value"] = v
+            return
+        probs = softmax(logits)
+        k = min(top_k, probs.shape[-1])
+        order = np.argsort(-probs, axis=-1, kind="stable")[:, :k]
+        for (i, _), ix, p in zip(pending, order, probs):
+            rows[i]["top"] = [{"label": self.labels[j], "prob": float(p[j])} for j in ix]
+
+
+def softmax(logits: np.ndarray) -> np.ndarray:
+    z = logits - logits.max(axis=-1, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(axis=-1, keepdims=True)
