@@ -17,10 +17,12 @@ from transferlab.cli import (
     export_cmd,
     fit_cmd,
     predict_cmd,
+    rank_cmd,
 )
 from transferlab.errors import TransferlabError
 
-COMMANDS = [compare_cmd, fit_cmd, evaluate_cmd, predict_cmd, export_cmd, backbones_cmd]
+COMMANDS = [compare_cmd, fit_cmd, evaluate_cmd, predict_cmd, export_cmd, backbones_cmd,
+            rank_cmd]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -27,6 +27,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    "latest checkpoint (same flags as the first run)")
     add_data_args(p)
     add_model_args(p)
+    p.add_argument("--candidates", metavar="A,B,C", help="with --backbone auto: backbones to "
+                   "rank on the training split first (`transferlab rank`); the best is fitted "
+                   "(default: every installed bundled backbone)")
     add_recipe_args(p)
     add_run_args(p)
     p.set_defaults(func=run)
@@ -45,6 +48,11 @@ def run(args: argparse.Namespace) -> int:
         write_yaml(run_dir / "config.yaml", {"config": cfg.to_dict()})
     print(f"run folder: {run_dir}")
     splits = prepare_data(cfg)
+    if cfg.backbone == "auto":
+        from transferlab.rank import choose_backbone
+
+        candidates = [c.strip() for c in (args.candidates or "").split(",") if c.strip()]
+        choose_backbone(cfg, splits, candidates, run_dir)
     result = run_strategy(cfg, cfg.strategy, splits, run_dir, resume=bool(args.resume))
     m = result.metrics
     summary = {k: round(v, 4) for k, v in m.items() if isinstance(v, float)}

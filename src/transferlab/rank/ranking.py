@@ -1,0 +1,253 @@
+"""Rank candidate backbones on the user's labelled data before fine-tuning any of them.
+
+Each candidate's features are extracted once (cached on disk for pretrained weights, as the
+linear-probe strategy does), every estimator is computed from them and timed, and the rows come
+back sorted by one estimator (LogME by default, the most reliable and cheapest of them).
+
+Candidate names are whatever `create_backbone` accepts (bundled names, timm:/tv: names, a run
+folder of a transferlab-pretrained model) plus `NAME@random`: the same architecture with random
+weights, the "no transfer" reference every pretrained candidate should beat.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from transferlab.backbones import Backbone, create_backbone
+from transferlab.config import RunConfig, write_yaml
+from transferlab.data import DataSplits, ImageSet
+from transferlab.data.transforms import Preprocess
+from transferlab.engine.device import resolve_device
+from transferlab.errors import ConfigError, TransferlabError
+from transferlab.features import extract_features
+from transferlab.rank import estimators as est
+from transferlab.recipe import auto_image_size
+
+RANDOM_SUFFIX = "@random"
+DEFAULT_ESTIMATORS = ("logme", "leep", "knn", "linear")
+AUTO_ESTIMATORS = ("logme", "leep", "knn")  # fit --backbone auto: skip the slower CV probe
+
+
+@dataclass
+class RankRow:
+    """One candidate: its scores (None where an estimator does not apply) and what each cost."""
+
+    backbone: str
+    architecture: str
+    pretrained: bool
+    num_features: int
+    image_size: int
+    scores: dict[str, float | None]
+    seconds: dict[str, float]
+    notes: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class RankingReport:
+    """Rows best first by `sort_by`; `to_dict()` is what ranking.json holds."""
+
+    rows: list[RankRow]
+    sort_by: str
+    estimators: list[str]
+    data: dict
+    device: str
+    total_seconds: float
+
+    def winner(self, pretrained_only: bool = False) -> str:
+        """The top candidate; `pretrained_only` skips `@random` references (they cannot be fit)."""
+        for row in self.rows:
+            if not (pretrained_only and row.backbone.endswith(RANDOM_SUFFIX)):
+                return row.backbone
+        raise ConfigError("no pretrained candidate to choose from; add one to --candidates")
+
+    def to_dict(self) -> dict:
+        return {"sort_by": self.sort_by, "estimators": self.estimators, "data": self.data,
+                "device": self.device, "total_seconds": round(self.total_seconds, 3),
+                "winner": self.rows[0].backbone if self.rows else None,
+                "rows": [asdict(r) for r in self.rows]}
+
+    def save(self, path: Path) -> Path:
+        path.write_text(json.dumps(self.to_dict(), indent=2))
+        return path
+
+    def table(self) -> str:
+        """Fixed-width table: rank, backbone, each estimator's score (seconds), feature time."""
+        width = max([len("backbone")] + [len(r.backbone) for r in self.rows]) + 2
+        head = f"{'rank':<6}{'backbone':<{width}}" + "".join(
+            f"{name + (' *' if name == self.sort_by else ''):<20}" for name in self.estimators)
+        lines = [head + "features (s)"]
+        for i, row in enumerate(self.rows, 1):
+            cells = "".join(f"{_cell(row, name):<20}" for name in self.estimators)
+            lines.append(f"{i:<6}{row.backbone:<{width}}{cells}{row.seconds['features']:.2f}")
+        lines.append(f"* sorted by {self.sort_by}; higher is better for every score; "
+                     f"(s) = seconds")
+        return "\n".join(lines)
+
+
+def _cell(row: RankRow, name: str) -> str:
+    score = row.scores.get(name)
+    if score is None:
+        return "n/a"
+    return f"{score:.4f} ({row.seconds.get(name, 0.0):.2f}s)"
+
+
+def parse_candidate(name: str) -> tuple[str, bool]:
+    """'NAME@random' → (NAME, False); anything else → (name, True)."""
+    if name.endswith(RANDOM_SUFFIX):
+        return name[: -len(RANDOM_SUFFIX)], False
+    return name, True
+
+
+def build_candidate(name: str, seed: int = 0) -> Backbone:
+    """The backbone a candidate name stands for; random weights are seeded, so reproducible."""
+    base, pretrained = parse_candidate(name)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return create_backbone(base, pretrained=pretrained)
+
+
+def has_source_head(backbone: Backbone) -> bool:
+    """True when the source head is the pretrained task's own classifier (LEEP needs that).
+
+    Random-init backbones and weights loaded from a file (a transferlab run, a plain state dict)
+    carry a freshly initialised head, whose probabilities would make LEEP meaningless.
+    """
+    return (backbone.source_head is not None and backbone.spec.pretrained
+            and not backbone.spec.source.startswith("file:"))
+
+
+@torch.inference_mode()
+def source_probabilities(backbone: Backbone, features: torch.Tensor,
+                         batch_size: int = 4096) -> np.ndarray:
+    """softmax(source_head(features)) == softmax(forward_source(x)), from cached features."""
+    head = backbone.source_head
+    if head is None:
+        raise ConfigError(f"{backbone.spec.architecture} has no source head")
+    head = head.float().cpu().eval()
+    out = [head(features[i:i + batch_size].float()).softmax(-1)
+           for i in range(0, len(features), batch_size)]
+    return torch.cat(out).double().numpy()
+
+
+def _run_estimator(name: str, feats: np.ndarray, labels: np.ndarray, seed: int,
+                   probs: np.ndarray | None) -> float:
+    if name == "logme":
+        return est.logme(feats, labels)
+    if name == "leep":
+        if probs is None:
+            raise ConfigError("LEEP needs the source head's probabilities")
+        return est.leep(probs, labels)
+    if name == "knn":
+        return est.knn_accuracy(feats, labels, seed=seed)
+    if name == "linear":
+        return est.linear_probe_accuracy(feats, labels, seed=seed)
+    raise ConfigError(f"unknown estimator {name!r}; choose from {', '.join(est.ESTIMATORS)}")
+
+
+def _not_applicable(name: str, backbone: Backbone, regression: bool) -> str | None:
+    if name == "leep" and not has_source_head(backbone):
+        return "no pretrained source head"
+    if regression and name != "logme":
+        return "classification only"
+    return None
+
+
+def score_backbone(name: str, data: ImageSet, device: torch.device, image_size: int | None,
+                   estimators: Sequence[str], seed: int = 0, batch_size: int = 256,
+                   use_cache: bool = True) -> RankRow:
+    """Build one candidate, extract its features once, and time every estimator on them."""
+    t0 = time.perf_counter()
+    backbone = build_candidate(name, seed).to(device)
+    size = image_size or auto_image_size(backbone.spec, data.images.shape[-1], device)
+    pre = Preprocess.from_spec(backbone.spec, size)
+    features = extract_features(backbone, data, pre, device, batch_size, use_cache)
+    seconds = {"features": round(time.perf_counter() - t0, 3)}
+    feats = features.double().numpy()
+    labels = data.labels.numpy()
+    probs, scores, notes = None, {}, {}
+    for est_name in estimators:
+        t1 = time.perf_counter()
+        reason = _not_applicable(est_name, backbone, data.is_regression)
+        if reason is None and est_name == "leep" and probs is None:
+            probs = source_probabilities(backbone, features)
+        try:
+            scores[est_name] = (None if reason
+                                else _run_estimator(est_name, feats, labels, seed, probs))
+        except TransferlabError as exc:  # e.g. too few images per class for k-fold CV
+            scores[est_name], reason = None, str(exc)
+        if reason:
+            notes[est_name] = reason
+        seconds[est_name] = round(time.perf_counter() - t1, 3)
+    return RankRow(name, backbone.spec.architecture, backbone.spec.pretrained,
+                   backbone.num_features, size, scores, seconds, notes)
+
+
+def rank_backbones(data: DataSplits | ImageSet, backbone_names: Sequence[str],
+                   device: torch.device | str = "auto", image_size: int | None = None,
+                   estimators: Sequence[str] = DEFAULT_ESTIMATORS, sort_by: str = "logme",
+                   seed: int = 0, batch_size: int = 256, use_cache: bool = True,
+                   log: Callable[[str], None] | None = None) -> RankingReport:
+    """Score every candidate on the labelled training images and sort them, best first.
+
+    `data`: a DataSplits (its training split is used; validation and test stay unseen) or an
+    ImageSet. `image_size` None = per backbone, the size the auto recipe would fine-tune at on
+    this device, so the ranking sees what the fine-tune will see.
+    """
+    estimators = list(estimators)
+    unknown = [e for e in estimators if e not in est.ESTIMATORS]
+    if unknown or sort_by not in estimators:
+        raise ConfigError(f"estimators {estimators} (sorted by {sort_by!r}): each must be one "
+                          f"of {', '.join(est.ESTIMATORS)} and the sort key among them")
+    if not backbone_names:
+        raise ConfigError("no candidate backbones given; e.g. efficientnet_lite0,"
+                          "efficientnet_lite0@random")
+    train = data.train if isinstance(data, DataSplits) else data
+    dev = resolve_device(device) if isinstance(device, str) else device
+    t0 = time.perf_counter()
+    rows = []
+    for name in backbone_names:
+        if log:
+            log(f"ranking: scoring {name} on {len(train)} images ...")
+        rows.append(score_backbone(name, train, dev, image_size, estimators, seed, batch_size,
+                                   use_cache))
+    rows.sort(key=lambda r: (r.scores.get(sort_by) is None, -(r.scores.get(sort_by) or 0.0)))
+    summary = {"source": train.source, "images": len(train), "classes": train.num_classes}
+    return RankingReport(rows, sort_by, estimators, summary, str(dev), time.perf_counter() - t0)
+
+
+def default_candidates() -> list[str]:
+    """Every bundled backbone whose weights are installed (Lite0 always; Lite1/2 via extras)."""
+    from transferlab.backbones import available_backbones
+
+    return [b.name for b in available_backbones() if b.offline and ":" not in b.name]
+
+
+def choose_backbone(cfg: RunConfig, splits: DataSplits, candidates: Sequence[str] | None,
+                    run_dir: Path, log: Callable[[str], None] = print) -> str:
+    """`fit --backbone auto`: rank the candidates on the training split and pick the best.
+
+    Writes RUN/ranking.json, sets `cfg.backbone` to the winner (never an `@random` reference:
+    it names no weights to fine-tune; it is reported as a warning if it outranks the winner),
+    and rewrites RUN/config.yaml so a resumed run reuses the choice instead of ranking again.
+    """
+    names = list(candidates) if candidates else default_candidates()
+    report = rank_backbones(splits, names, cfg.device, cfg.image_size,
+                            estimators=AUTO_ESTIMATORS, seed=cfg.seed, log=log)
+    report.save(run_dir / "ranking.json")
+    log(report.table())
+    winner = report.winner(pretrained_only=True)
+    if report.rows[0].backbone != winner:
+        log(f"warning: {report.rows[0].backbone} (random weights) outranks every pretrained "
+            f"candidate: transfer may not help on this data; compare against --strategy scratch")
+    log(f"backbone: auto -> {winner} (best {report.sort_by} of {len(names)} candidates; "
+        f"{run_dir / 'ranking.json'})")
+    cfg.backbone = winner
+    write_yaml(run_dir / "config.yaml", {"config": cfg.to_dict()})
+    return winner
