@@ -9,6 +9,7 @@ compare: setup
 
 test: setup
 	.venv/bin/ruff check src tests bench
+	./scripts/setup-test-deps.sh
 	.venv/bin/python -m pytest -q
 
 lint: setup

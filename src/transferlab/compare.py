@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from transferlab.config import RunConfig, write_yaml
+from transferlab.report import write_report_safely
 from transferlab.runner import StrategyResult, new_run_dir, prepare_data, run_strategy
 from transferlab.strategies import STRATEGIES
 
@@ -59,6 +60,7 @@ def compare(cfg: RunConfig, log=print) -> ComparisonReport:
     results = [run_strategy(cfg, s, splits, run_dir / s, log) for s in cfg.strategies]
     report = build_report(results, run_dir)
     (run_dir / "comparison.json").write_text(json.dumps(report.to_dict(), indent=2))
+    write_report_safely(run_dir, log)  # plots + report.html; a failure only warns
     return report
 
 

@@ -18,11 +18,12 @@ from transferlab.cli import (
     fit_cmd,
     predict_cmd,
     rank_cmd,
+    report_cmd,
 )
 from transferlab.errors import TransferlabError
 
 COMMANDS = [compare_cmd, fit_cmd, evaluate_cmd, predict_cmd, export_cmd, backbones_cmd,
-            rank_cmd]
+            rank_cmd, report_cmd]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -37,6 +37,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from transferlab.config import write_yaml
+    from transferlab.report import write_report_safely
     from transferlab.runner import new_run_dir, prepare_data, run_strategy
 
     if args.resume:
@@ -59,6 +60,7 @@ def run(args: argparse.Namespace) -> int:
     print(json.dumps({"strategy": cfg.strategy, "test": summary,
                       "wall_seconds": round(result.wall_seconds, 1)}))
     print(f"model: {run_dir / 'model.safetensors'}")
+    write_report_safely(run_dir)  # plots + report.html; a failure only warns
     return 0
 
 
