@@ -22,6 +22,8 @@ class RunConfig:
     strategies: list[str] = field(default_factory=lambda: ["linear-probe", "finetune", "scratch"])
     task: str = "classification"
     head: str = "linear"
+    in_chans: int | None = None
+    adapt_input: str = "sum"
     per_class: int | None = 100
     val_fraction: float = 0.1
     test_fraction: float = 0.2

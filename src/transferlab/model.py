@@ -82,8 +82,14 @@ class TransferModel(nn.Module):
 
 def build_model(backbone_name: str, classes: list[str], pretrained: bool = True,
                 head: str = "linear", task: str = "classification", image_size: int = 224,
-                dropout: float = 0.0) -> TransferModel:
+                dropout: float = 0.0, in_chans: int | None = None,
+                adapt: str = "sum") -> TransferModel:
+    """A backbone by name with a new head; `in_chans` adapts the first conv (see adapt.py)."""
     backbone = create_backbone(backbone_name, pretrained=pretrained)
+    if in_chans is not None and in_chans != backbone.spec.input_size[0]:
+        from transferlab.adapt import adapt_input_channels
+
+        adapt_input_channels(backbone, in_chans, adapt)
     out = 1 if task == "regression" else len(classes)
     info = ModelInfo(backbone_name, backbone.spec, list(classes), head, task, image_size)
     return TransferModel(backbone, create_head(head, backbone.num_features, out, dropout), info)
@@ -103,10 +109,14 @@ def load_model(path: str | Path) -> TransferModel:
     if "transferlab" not in meta:
         raise CheckpointError(f"{path} is not a transferlab model (no metadata)")
     info = ModelInfo.from_json(meta["transferlab"])
-    from transferlab.backbones.timm_source import create_timm
-
     # Architecture only: the weights come from the file, so nothing is fetched or mapped.
-    backbone = create_timm(info.spec.architecture, pretrained=False)
+    name = info.backbone if info.backbone.startswith(("tv:", "torchvision:")) else (
+        f"timm:{info.spec.architecture}")
+    backbone = create_backbone(name, pretrained=False)
+    if info.spec.input_size[0] != backbone.spec.input_size[0]:
+        from transferlab.adapt import adapt_input_channels
+
+        adapt_input_channels(backbone, info.spec.input_size[0])
     backbone.spec = info.spec
     out = 1 if info.task == "regression" else len(info.classes)
     model = TransferModel(backbone, create_head(info.head, backbone.num_features, out), info)

@@ -88,8 +88,10 @@ def run_strategy(cfg: RunConfig, strategy: str, splits: DataSplits, run_dir: Pat
     if not resume:
         (run_dir / "history.jsonl").unlink(missing_ok=True)
     device = resolve_device(cfg.device)
+    torch.manual_seed(cfg.seed)  # head (and scratch backbone) initialisation
     model = build_model(cfg.backbone, splits.train.classes, pretrained=strategy != "scratch",
-                        head=cfg.head, task=cfg.task)
+                        head=cfg.head, task=cfg.task, in_chans=cfg.in_chans,
+                        adapt=cfg.adapt_input)
     recipe = auto_recipe(len(splits.train), model.spec, splits.train.images.shape[-1], device,
                          cfg.recipe_overrides())
     model.info.image_size = recipe.image_size

@@ -107,8 +107,8 @@ def create_timm(arch: str, pretrained: bool = True) -> TimmBackbone:
 def _missing_timm_message(arch: str, exc: Exception) -> str:
     import timm
 
-    cfg = timm.create_model(arch, pretrained=False).pretrained_cfg
-    hub_id = cfg.get("hf_hub_id") or "(none)"
+    cfg = timm.models.get_pretrained_cfg(arch)
+    hub_id = (getattr(cfg, "hf_hub_id", None) if cfg else None) or "(none)"
     cache = Path(os.environ.get("HF_HOME", Path.home() / ".cache" / "huggingface")) / "hub"
     return (
         f"pretrained weights for timm {arch!r} are not available offline "

@@ -6,7 +6,6 @@ Each command lives in its own module with `add_parser(sub)` and `run(args)`.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 
 from transferlab import __version__
@@ -40,7 +39,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    os.environ.setdefault("HF_HUB_OFFLINE", "0")
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from dataclasses import fields
 
 from transferlab.config import RunConfig, load_config
 from transferlab.strategies import STRATEGIES
@@ -33,6 +34,11 @@ def add_model_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--backbone", help="efficientnet_lite0 (default, bundled ImageNet weights), "
                    "timm:NAME, tv:NAME, or a weights file / transferlab run folder")
     g.add_argument("--head", choices=["linear", "mlp"], help="new head (default linear)")
+    g.add_argument("--in-chans", type=int, help="input channels of the data when not 3 "
+                   "(e.g. 1): the first conv's pretrained filters are adapted, not re-initialised;"
+                   " default: grey images are repeated to 3 channels")
+    g.add_argument("--adapt-input", choices=["sum", "average", "repeat"],
+                   help="how the first conv is adapted for --in-chans (default sum)")
 
 
 def add_recipe_args(p: argparse.ArgumentParser) -> None:
@@ -61,17 +67,12 @@ def add_run_args(p: argparse.ArgumentParser) -> None:
 
 
 def config_from_args(args: argparse.Namespace) -> RunConfig:
-    keys = ("data", "test_data", "per_class", "val_fraction", "max_test", "task", "on_bad_file",
-            "backbone", "head", "image_size", "epochs", "batch_size", "lr", "weight_decay",
-            "label_smoothing", "bn", "freeze_stages", "layer_decay", "patience", "seed",
-            "device", "out", "name", "strategy", "strategies")
-    overrides = {k: getattr(args, k, None) for k in keys}
-    if overrides.get("per_class") == 0:
-        overrides["per_class"] = None
-        cfg = load_config(getattr(args, "config", None), overrides)
+    """Flags that were given override the --config file, which overrides the defaults."""
+    overrides = {f.name: getattr(args, f.name, None) for f in fields(RunConfig)}
+    cfg = load_config(getattr(args, "config", None), overrides)
+    if cfg.per_class == 0:  # "--per-class 0" means the whole training set
         cfg.per_class = None
-        return cfg
-    return load_config(getattr(args, "config", None), overrides)
+    return cfg
 
 
 def strategy_list(text: str) -> list[str]:

@@ -7,6 +7,7 @@ a train phase freezes what the phase says, builds named parameter groups and run
 from __future__ import annotations
 
 import json
+import os
 import signal
 import time
 from dataclasses import dataclass, field
@@ -72,6 +73,9 @@ class Trainer:
         self.progress = Progress()
         self.best_state: dict[str, torch.Tensor] | None = None
         self._stop = False
+        # Fault injection for the kill-and-resume test: a real SIGKILL after this global step.
+        kill_at = os.environ.get("TRANSFERLAB_FAULT_KILL_AT_STEP")
+        self._kill_at = int(kill_at) if kill_at else None
         self._opt_state: dict | None = None
         self.param_layout: list[dict] = []
 
@@ -152,6 +156,8 @@ class Trainer:
                 break
 
     def _after_step(self, batch: int, ctx: StepContext, optimizer) -> None:
+        if self._kill_at is not None and ctx.global_step == self._kill_at:
+            os.kill(os.getpid(), signal.SIGKILL)
         if self._stop:
             self.progress.batch = batch
             self.progress.global_step = ctx.global_step
