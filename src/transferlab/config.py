@@ -29,6 +29,7 @@ class RunConfig:
     test_fraction: float = 0.2
     max_test: int | None = None
     seed: int = 0
+    deterministic: bool = False
     device: str = "auto"
     # recipe overrides; None = chosen by the auto recipe
     image_size: int | None = None

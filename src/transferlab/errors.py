@@ -28,3 +28,7 @@ class CheckpointError(TransferlabError):
 
 class TrainingError(TransferlabError):
     """Training cannot go on (non-finite loss, nothing trainable)."""
+
+
+class Interrupted(TransferlabError):
+    """SIGTERM/SIGINT arrived; a checkpoint was written before this was raised."""

@@ -88,6 +88,8 @@ def run_strategy(cfg: RunConfig, strategy: str, splits: DataSplits, run_dir: Pat
     if not resume:
         (run_dir / "history.jsonl").unlink(missing_ok=True)
     device = resolve_device(cfg.device)
+    if cfg.deterministic:
+        torch.use_deterministic_algorithms(True, warn_only=True)
     torch.manual_seed(cfg.seed)  # head (and scratch backbone) initialisation
     model = build_model(cfg.backbone, splits.train.classes, pretrained=strategy != "scratch",
                         head=cfg.head, task=cfg.task, in_chans=cfg.in_chans,

@@ -19,7 +19,7 @@ from transferlab.cli import (
     rank_cmd,
     report_cmd,
 )
-from transferlab.errors import TransferlabError
+from transferlab.errors import Interrupted, TransferlabError
 
 COMMANDS = [compare_cmd, fit_cmd, evaluate_cmd, predict_cmd, export_cmd, backbones_cmd,
             rank_cmd, report_cmd]
@@ -46,6 +46,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         return args.func(args)
+    except Interrupted as exc:
+        print(f"{exc}", file=sys.stderr)
+        return 130
     except TransferlabError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -61,6 +61,9 @@ def add_run_args(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("run")
     g.add_argument("--seed", type=int, help="seed for sampling, order and augmentation (default 0)")
     g.add_argument("--device", help="auto (default), cpu, cuda, cuda:N")
+    g.add_argument("--deterministic", action="store_true", default=None,
+                   help="deterministic kernels only: bit-for-bit repeatable runs and resumes "
+                   "(slower on GPUs)")
     g.add_argument("--out", help="folder that holds run folders (default runs)")
     g.add_argument("--name", help="run folder name (default COMMAND-DATE-TIME)")
     g.add_argument("--config", help="YAML file of settings; flags override it")

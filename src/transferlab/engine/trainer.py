@@ -25,7 +25,7 @@ from transferlab.engine.loop import (
     lr_schedule,
     train_one_epoch,
 )
-from transferlab.errors import TrainingError
+from transferlab.errors import Interrupted, TrainingError
 from transferlab.features import extract_features
 from transferlab.freezing import freeze_stages, set_train_mode
 from transferlab.heads import set_linear
@@ -34,10 +34,6 @@ from transferlab.model import TransferModel, load_strict
 from transferlab.param_groups import build_param_groups, describe
 from transferlab.probe import fit_linear_probe
 from transferlab.strategies import Phase, Recipe
-
-
-class Interrupted(Exception):
-    """SIGTERM/SIGINT arrived; a checkpoint was written before this was raised."""
 
 
 @dataclass
@@ -162,7 +158,9 @@ class Trainer:
             self.progress.batch = batch
             self.progress.global_step = ctx.global_step
             self._checkpoint(optimizer)
-            raise Interrupted(f"interrupted at step {ctx.global_step}; checkpoint saved")
+            raise Interrupted(
+                f"interrupted at step {ctx.global_step}; checkpoint saved in {self.ckpt_dir}. "
+                f"Continue with: transferlab fit --resume {self.ckpt_dir.parent}")
 
     # -- bookkeeping ----------------------------------------------------------------------
     def _end_epoch(self, phase: Phase, train_loss: float | None, extra: dict | None = None
