@@ -16,7 +16,7 @@ from tqdm import tqdm
 
 from transferlab.backbones import Backbone
 from transferlab.data import ImageSet
-from transferlab.data.transforms import Preprocess, eval_batch
+from transferlab.data.transforms import Preprocess
 from transferlab.engine.device import autocast, to_channels_last
 
 
@@ -40,10 +40,9 @@ def compute_features(backbone: Backbone, data: ImageSet, pre: Preprocess, device
     was_training = backbone.training
     backbone.eval()
     out = []
-    images = data.images
-    steps = range(0, len(images), batch_size)
+    steps = range(0, len(data), batch_size)
     for i in tqdm(steps, desc=desc, unit="batch", leave=False, disable=len(steps) < 4):
-        x = eval_batch(images[i:i + batch_size].to(device, non_blocking=True), pre)
+        x = data.batch(torch.arange(i, min(i + batch_size, len(data))), pre, device)
         with autocast(device):
             f = backbone(to_channels_last(x, device))
         out.append(f.float().cpu())

@@ -38,6 +38,7 @@ def predict_files(model: TransferModel, inputs: list[str], top_k: int,
     import numpy as np
     import torch
 
+    from transferlab.data.dataset import ImageSet
     from transferlab.data.files import decode_image
     from transferlab.data.transforms import Preprocess
     from transferlab.engine.loop import predict_logits
@@ -58,7 +59,8 @@ def predict_files(model: TransferModel, inputs: list[str], top_k: int,
         return rows
     images = torch.from_numpy(np.stack([a for _, a in good])).permute(0, 3, 1, 2).contiguous()
     pre = Preprocess.from_spec(model.spec, size)
-    logits = predict_logits(model.to(device), images, pre, device, batch_size)
+    unlabelled = ImageSet(images, torch.zeros(len(images), dtype=torch.long), [], "predict")
+    logits = predict_logits(model.to(device), unlabelled, pre, device, batch_size)
     if model.info.task == "regression":
         for (i, _), v in zip(good, logits.squeeze(-1).tolist()):
             rows[i]["value"] = v

@@ -94,7 +94,7 @@ def run_strategy(cfg: RunConfig, strategy: str, splits: DataSplits, run_dir: Pat
     model = build_model(cfg.backbone, splits.train.classes, pretrained=strategy != "scratch",
                         head=cfg.head, task=cfg.task, in_chans=cfg.in_chans,
                         adapt=cfg.adapt_input)
-    recipe = auto_recipe(len(splits.train), model.spec, splits.train.images.shape[-1], device,
+    recipe = auto_recipe(len(splits.train), model.spec, splits.train.source_size, device,
                          cfg.recipe_overrides())
     model.info.image_size = recipe.image_size
     phases = phases_for(strategy, recipe, len(model.stage_groups()))
@@ -104,7 +104,7 @@ def run_strategy(cfg: RunConfig, strategy: str, splits: DataSplits, run_dir: Pat
     trainer = Trainer(model, splits, recipe, phases, device, cfg.seed, run_dir / "checkpoint",
                       log=log, history_path=run_dir / "history.jsonl")
     progress = trainer.run(resume=resume)
-    logits = predict_logits(model, splits.test.images, trainer.pre, device, desc=f"test {strategy}")
+    logits = predict_logits(model, splits.test, trainer.pre, device, desc=f"test {strategy}")
     metrics = metrics_from_logits(logits, splits.test)
     wall = time.perf_counter() - t0
     save_run(run_dir, model, cfg, strategy, recipe, phases, metrics, progress.history, wall,

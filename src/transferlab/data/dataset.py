@@ -55,6 +55,26 @@ class ImageSet:
         return ImageSet(self.images[index], self.labels[index], self.classes, self.source,
                         self.skipped, paths)
 
+    @property
+    def source_size(self) -> int:
+        """Side of the stored images; the auto recipe picks a resolution from it."""
+        return int(self.images.shape[-1])
+
+    def batch(self, index: torch.Tensor, pre, device: torch.device, train: bool = False,
+              generator: torch.Generator | None = None, shift: float = 2.0,
+              flip: bool = True) -> torch.Tensor:
+        """Model input for rows `index`: the one seam between a data type and the engine.
+
+        Other data types (e.g. tokenised text) implement the same method and the engine,
+        feature extraction and prediction work on them unchanged.
+        """
+        from transferlab.data.transforms import eval_batch, train_batch
+
+        images = self.images[index].to(device, non_blocking=True)
+        if train and generator is not None:
+            return train_batch(images, pre, generator, shift, flip)
+        return eval_batch(images, pre)
+
     def class_counts(self) -> dict[str, int]:
         if self.is_regression:
             return {}

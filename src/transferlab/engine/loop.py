@@ -16,7 +16,7 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from transferlab.data import ImageSet
-from transferlab.data.transforms import Preprocess, eval_batch, train_batch
+from transferlab.data.transforms import Preprocess
 from transferlab.engine.device import autocast, to_channels_last
 from transferlab.errors import TrainingError
 from transferlab.metrics import classification_metrics, regression_metrics
@@ -105,9 +105,7 @@ def train_one_epoch(model: torch.nn.Module, data: ImageSet, pre: Preprocess,
         scale = lr_at(ctx.global_step)
         for g in optimizer.param_groups:
             g["lr"] = g["base_lr"] * scale
-        images = data.images[idx].to(device, non_blocking=True)
-        x = (train_batch(images, pre, generator(step_seed), shift, flip) if augment
-             else eval_batch(images, pre))
+        x = data.batch(idx, pre, device, augment, generator(step_seed), shift, flip)
         y = data.labels[idx].to(device, non_blocking=True)
         loss = train_step(model, x, y, optimizer, device, label_smoothing, grad_clip)
         check_finite(loss, ctx, optimizer)
@@ -120,15 +118,15 @@ def train_one_epoch(model: torch.nn.Module, data: ImageSet, pre: Preprocess,
 
 
 @torch.inference_mode()
-def predict_logits(model: torch.nn.Module, images: torch.Tensor, pre: Preprocess,
+def predict_logits(model: torch.nn.Module, data: ImageSet, pre: Preprocess,
                    device: torch.device, batch_size: int = 256, desc: str = "predict"
                    ) -> torch.Tensor:
     was_training = model.training
     model.eval()
     out = []
-    starts = range(0, len(images), batch_size)
+    starts = range(0, len(data), batch_size)
     for i in tqdm(starts, desc=desc, unit="batch", leave=False, disable=len(starts) < 8):
-        x = eval_batch(images[i:i + batch_size].to(device, non_blocking=True), pre)
+        x = data.batch(torch.arange(i, min(i + batch_size, len(data))), pre, device)
         with autocast(device):
             out.append(model(to_channels_last(x)).float().cpu())
     model.train(was_training)
@@ -137,7 +135,7 @@ def predict_logits(model: torch.nn.Module, images: torch.Tensor, pre: Preprocess
 
 def evaluate(model: torch.nn.Module, data: ImageSet, pre: Preprocess, device: torch.device,
              batch_size: int = 256, desc: str = "evaluate") -> dict:
-    return metrics_from_logits(predict_logits(model, data.images, pre, device, batch_size, desc),
+    return metrics_from_logits(predict_logits(model, data, pre, device, batch_size, desc),
                                data)
 
 

@@ -165,7 +165,7 @@ def score_backbone(name: str, data: ImageSet, device: torch.device, image_size: 
     """Build one candidate, extract its features once, and time every estimator on them."""
     t0 = time.perf_counter()
     backbone = build_candidate(name, seed).to(device)
-    size = image_size or auto_image_size(backbone.spec, data.images.shape[-1], device)
+    size = image_size or auto_image_size(backbone.spec, data.source_size, device)
     pre = Preprocess.from_spec(backbone.spec, size)
     features = extract_features(backbone, data, pre, device, batch_size, use_cache)
     seconds = {"features": round(time.perf_counter() - t0, 3)}
