@@ -42,6 +42,7 @@ class RunConfig:
     freeze_stages: int | None = None
     layer_decay: float | None = None
     patience: int | None = None
+    recipe: dict = field(default_factory=dict)  # any other Recipe field, from a YAML file
     on_bad_file: str = "skip"
     out: str = "runs"
     name: str | None = None
@@ -49,7 +50,7 @@ class RunConfig:
     def recipe_overrides(self) -> dict:
         keys = ("image_size", "epochs", "batch_size", "lr", "weight_decay", "label_smoothing",
                 "bn", "freeze_stages", "layer_decay", "patience")
-        return {k: getattr(self, k) for k in keys}
+        return {**self.recipe, **{k: getattr(self, k) for k in keys}}
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -39,6 +39,7 @@ class Recipe:
     weight_decay: float = 0.05
     label_smoothing: float = 0.1
     warmup_frac: float = 0.1
+    schedule: str = "cosine"  # or "constant"
     shift: float = 2.0
     flip: bool = True
     bn: str = "frozen"
