@@ -1,0 +1,184 @@
+"""Training and feature-extraction throughput against the model's own limit (issue 4).
+
+Prints, from one run on one device, img/s for:
+  (a) limit:       synthetic tensors already on the device (train step, same settings)
+  (b) transferlab: the `finetune` path (uint8 ImageSet → batch transforms → train step)
+  (c) plain:       PIL + torchvision transforms + DataLoader (2 workers, fp32, batch 100)
+and feature extraction img/s (transferlab.features) against the inference limit.
+
+    python bench/throughput_bench.py                      # GPU: 224 px, batch 256
+    python bench/throughput_bench.py --image-size 64 --batch-size 32 --steps 10   # CPU
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import numpy as np
+import torch
+
+from transferlab.data import load_dataset
+from transferlab.data.transforms import Preprocess
+from transferlab.engine.device import autocast, resolve_device
+from transferlab.engine.loop import StepContext, train_one_epoch, train_step
+from transferlab.features import compute_features
+from transferlab.freezing import freeze_stages, set_train_mode
+from transferlab.model import build_model
+from transferlab.param_groups import build_param_groups
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+
+
+def _model(device: torch.device, compile_: bool):
+    model = build_model("efficientnet_lite0", [str(i) for i in range(10)])
+    model = model.to(device).to(memory_format=torch.channels_last)
+    freeze_stages(model, 0, "frozen")
+    opt = torch.optim.AdamW(build_param_groups(model, 1e-3, 0.1, 0.05))
+    if compile_:
+        model = torch.compile(model)
+    return model, opt
+
+
+def limit_train(args, device) -> float:
+    model, opt = _model(device, args.compile)
+    set_train_mode(model)
+    x = torch.randn(args.batch_size, 3, args.image_size, args.image_size, device=device)
+    x = x.contiguous(memory_format=torch.channels_last)
+    y = torch.randint(0, 10, (args.batch_size,), device=device)
+    for _ in range(args.warmup):
+        train_step(model, x, y, opt, device, 0.1, 1.0)
+    _sync(device)
+    t0 = time.perf_counter()
+    for _ in range(args.steps):
+        train_step(model, x, y, opt, device, 0.1, 1.0)
+    _sync(device)
+    return args.steps * args.batch_size / (time.perf_counter() - t0)
+
+
+def transferlab_train(args, device, data) -> float:
+    model, opt = _model(device, args.compile)
+    pre = Preprocess.from_spec(build_model("efficientnet_lite0", ["a"]).spec, args.image_size)
+    n = args.batch_size * (args.steps + args.warmup)
+    subset = data.subset(torch.arange(n) % len(data))
+    subset.images = subset.images.to(device)  # device-resident data
+    warm = subset.subset(torch.arange(args.batch_size * args.warmup))
+    run = subset.subset(torch.arange(args.batch_size * args.steps))
+    for part in (warm, run):
+        set_train_mode(model)
+        _sync(device)
+        t0 = time.perf_counter()
+        train_one_epoch(model, part, pre, opt, lambda s: 1.0, StepContext(0, 0, 0, 0),
+                        args.batch_size, device)
+        _sync(device)
+    return len(run) / (time.perf_counter() - t0)
+
+
+def plain_pipeline(args, device, data) -> float:
+    from PIL import Image
+    from torch.utils.data import DataLoader, Dataset
+    from torchvision import transforms as T
+
+    tf = T.Compose([T.Resize(args.image_size), T.Grayscale(3), T.RandomCrop(args.image_size,
+                    padding=2), T.RandomHorizontalFlip(), T.ToTensor(),
+                    T.Normalize((0.485, 0.456, 0.406), (0.229, 0.224, 0.225))])
+    arrays = data.images[:, 0].numpy()
+    labels = data.labels.numpy()
+
+    class Plain(Dataset):
+        def __len__(self):
+            return len(arrays)
+
+        def __getitem__(self, i):
+            return tf(Image.fromarray(arrays[i])), int(labels[i])
+
+    model = build_model("efficientnet_lite0", [str(i) for i in range(10)]).to(device)
+    freeze_stages(model, 0, "frozen")
+    opt = torch.optim.AdamW(build_param_groups(model, 1e-3, 0.1, 0.05))
+    loader = DataLoader(Plain(), batch_size=100, shuffle=True, num_workers=2)
+    set_train_mode(model)
+    seen, t0 = 0, None
+    for step, (x, y) in enumerate(loader):
+        if step == args.warmup:
+            _sync(device)
+            t0, seen = time.perf_counter(), 0
+        loss = torch.nn.functional.cross_entropy(model(x.to(device)), y.to(device))
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        seen += len(y)
+        if step >= args.warmup + args.steps:
+            break
+    _sync(device)
+    return seen / (time.perf_counter() - t0)
+
+
+@torch.inference_mode()
+def limit_infer(args, device) -> float:
+    model, _ = _model(device, False)
+    model.eval()
+    x = torch.randn(args.infer_batch, 3, args.image_size, args.image_size, device=device)
+    x = x.contiguous(memory_format=torch.channels_last)
+    for _ in range(args.warmup):
+        with autocast(device):
+            model.backbone(x)
+    _sync(device)
+    t0 = time.perf_counter()
+    for _ in range(args.steps):
+        with autocast(device):
+            model.backbone(x)
+    _sync(device)
+    return args.steps * args.infer_batch / (time.perf_counter() - t0)
+
+
+def transferlab_features(args, device, data) -> float:
+    model, _ = _model(device, False)
+    pre = Preprocess.from_spec(model.spec, args.image_size)
+    n = args.infer_batch * args.steps
+    subset = data.subset(torch.arange(n) % len(data))
+    subset.images = subset.images.to(device)
+    compute_features(model.backbone, subset.subset(torch.arange(args.infer_batch)), pre,
+                     device, args.infer_batch)
+    _sync(device)
+    t0 = time.perf_counter()
+    compute_features(model.backbone, subset, pre, device, args.infer_batch)
+    _sync(device)
+    return n / (time.perf_counter() - t0)
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--device", default="auto")
+    p.add_argument("--image-size", type=int, default=224)
+    p.add_argument("--batch-size", type=int, default=256)
+    p.add_argument("--infer-batch", type=int, default=1024)
+    p.add_argument("--steps", type=int, default=30)
+    p.add_argument("--warmup", type=int, default=5)
+    p.add_argument("--compile", action="store_true", help="torch.compile the model in (a), (b)")
+    p.add_argument("--skip-plain", action="store_true")
+    args = p.parse_args()
+    device = resolve_device(args.device)
+    torch.manual_seed(0)
+    np.random.seed(0)
+    data = load_dataset("fashion-mnist", "train")
+    name = torch.cuda.get_device_name(0) if device.type == "cuda" else "cpu"
+    print(f"device {name}, EfficientNet-Lite0 @{args.image_size}px, batch {args.batch_size}, "
+          f"compile={args.compile}, torch {torch.__version__}")
+    lim = limit_train(args, device)
+    ours = transferlab_train(args, device, data)
+    print(f"(a) limit, synthetic on device   {lim:10.1f} img/s")
+    print(f"(b) transferlab finetune path    {ours:10.1f} img/s   {ours / lim:.3f} x limit")
+    if not args.skip_plain:
+        plain = plain_pipeline(args, device, data)
+        print(f"(c) plain DataLoader pipeline    {plain:10.1f} img/s   {plain / lim:.3f} x limit")
+    ilim = limit_infer(args, device)
+    feats = transferlab_features(args, device, data)
+    print(f"inference limit, synthetic       {ilim:10.1f} img/s")
+    print(f"transferlab feature extraction   {feats:10.1f} img/s   {feats / ilim:.3f} x limit")
+
+
+if __name__ == "__main__":
+    main()
