@@ -17,6 +17,7 @@ from tqdm import tqdm
 from transferlab.backbones import Backbone
 from transferlab.data import ImageSet
 from transferlab.data.transforms import Preprocess
+from transferlab.engine import distributed as dist
 from transferlab.engine.device import autocast, to_channels_last
 
 
@@ -41,7 +42,8 @@ def compute_features(backbone: Backbone, data: ImageSet, pre: Preprocess, device
     backbone.eval()
     out = []
     steps = range(0, len(data), batch_size)
-    for i in tqdm(steps, desc=desc, unit="batch", leave=False, disable=len(steps) < 4):
+    for i in tqdm(steps, desc=desc, unit="batch", leave=False,
+                  disable=len(steps) < 4 or not dist.is_main()):
         x = data.batch(torch.arange(i, min(i + batch_size, len(data))), pre, device)
         with autocast(device):
             f = backbone(to_channels_last(x, device))

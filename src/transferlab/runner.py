@@ -15,6 +15,7 @@ import torch
 from transferlab.config import RunConfig, write_yaml
 from transferlab.data import DataSplits, ImageSet, load_dataset, make_splits
 from transferlab.data.transforms import Preprocess
+from transferlab.engine import distributed as dist
 from transferlab.engine.device import resolve_device
 from transferlab.engine.loop import metrics_from_logits, predict_logits
 from transferlab.engine.trainer import Trainer
@@ -78,16 +79,18 @@ def environment() -> dict:
     return {"torch": torch.__version__, "python": platform.python_version(),
             "platform": platform.platform(),
             "device": torch.cuda.get_device_name(0) if torch.cuda.is_available() else "cpu",
-            "threads": torch.get_num_threads()}
+            "threads": torch.get_num_threads(), "processes": dist.world_size()}
 
 
 def run_strategy(cfg: RunConfig, strategy: str, splits: DataSplits, run_dir: Path,
                  log=print, resume: bool = False) -> StrategyResult:
     t0 = time.perf_counter()
-    run_dir.mkdir(parents=True, exist_ok=True)
-    if not resume:
-        (run_dir / "history.jsonl").unlink(missing_ok=True)
-    device = resolve_device(cfg.device)
+    log = dist.main_only(log)  # under torchrun: rank 0 logs and writes the run folder
+    if dist.is_main():
+        run_dir.mkdir(parents=True, exist_ok=True)
+        if not resume:
+            (run_dir / "history.jsonl").unlink(missing_ok=True)
+    device = dist.local_device(resolve_device(cfg.device))
     if cfg.deterministic:
         torch.use_deterministic_algorithms(True, warn_only=True)
     torch.manual_seed(cfg.seed)  # head (and scratch backbone) initialisation
@@ -104,12 +107,14 @@ def run_strategy(cfg: RunConfig, strategy: str, splits: DataSplits, run_dir: Pat
     trainer = Trainer(model, splits, recipe, phases, device, cfg.seed, run_dir / "checkpoint",
                       log=log, history_path=run_dir / "history.jsonl")
     progress = trainer.run(resume=resume)
-    logits = predict_logits(model, splits.test, trainer.pre, device, desc=f"test {strategy}")
+    logits = predict_logits(model, splits.test, trainer.pre, device, desc=f"test {strategy}",
+                            sharded=True)
     metrics = metrics_from_logits(logits, splits.test)
     wall = time.perf_counter() - t0
-    save_run(run_dir, model, cfg, strategy, recipe, phases, metrics, progress.history, wall,
-             trainer.param_layout, splits)
-    save_predictions(run_dir / "predictions.npz", logits, splits.test)
+    if dist.is_main():
+        save_run(run_dir, model, cfg, strategy, recipe, phases, metrics, progress.history, wall,
+                 trainer.param_layout, splits)
+        save_predictions(run_dir / "predictions.npz", logits, splits.test)
     return StrategyResult(strategy, metrics, wall, progress.train_seconds, run_dir, recipe)
 
 

@@ -21,7 +21,8 @@ HELP = "transfer a pretrained backbone to your data with one strategy and save t
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("fit", help=HELP, description=HELP + ". The run folder holds "
                        "model.safetensors, config.yaml (resolved), metrics.json, history.jsonl "
-                       "and a checkpoint to --resume from.")
+                       "and a checkpoint to --resume from. Under torchrun it trains data-"
+                       "parallel on every process (docs/DISTRIBUTED.md).")
     p.add_argument("--strategy", choices=STRATEGIES, help="default finetune")
     p.add_argument("--resume", metavar="RUN_DIR", help="continue an interrupted fit from its "
                    "latest checkpoint (same flags as the first run)")
@@ -36,25 +37,42 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    """Single process, or one rank of a torchrun job (the process group lives for the fit)."""
+    from transferlab.engine import distributed as dist
+
+    dist.init_from_env()
+    try:
+        return _fit(args, dist)
+    finally:
+        dist.cleanup()
+
+
+def _fit(args: argparse.Namespace, dist) -> int:
     from transferlab.config import write_yaml
     from transferlab.report import write_report_safely
     from transferlab.runner import new_run_dir, prepare_data, run_strategy
 
+    say = dist.main_only(print)
     if args.resume:
         run_dir = Path(args.resume)
-        cfg = saved_config(run_dir)
+        cfg = dist.main_then_broadcast(lambda: saved_config(run_dir))
     else:
         cfg = config_from_args(args)
-        run_dir = new_run_dir(cfg, "fit")
-        write_yaml(run_dir / "config.yaml", {"config": cfg.to_dict()})
-    print(f"run folder: {run_dir}")
-    splits = prepare_data(cfg)
+        # Rank 0 picks the folder name (date-time, -N suffix) and every rank uses it.
+        run_dir = Path(dist.main_then_broadcast(lambda: str(new_run_dir(cfg, "fit"))))
+        if dist.is_main():
+            write_yaml(run_dir / "config.yaml", {"config": cfg.to_dict()})
+    say(f"run folder: {run_dir}")
+    splits = prepare_data(cfg, log=say)
     if cfg.backbone == "auto":
         from transferlab.rank import choose_backbone
 
         candidates = [c.strip() for c in (args.candidates or "").split(",") if c.strip()]
-        choose_backbone(cfg, splits, candidates, run_dir)
+        cfg.backbone = dist.main_then_broadcast(
+            lambda: choose_backbone(cfg, splits, candidates, run_dir))
     result = run_strategy(cfg, cfg.strategy, splits, run_dir, resume=bool(args.resume))
+    if not dist.is_main():
+        return 0
     m = result.metrics
     summary = {k: round(v, 4) for k, v in m.items() if isinstance(v, float)}
     print(json.dumps({"strategy": cfg.strategy, "test": summary,

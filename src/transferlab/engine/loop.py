@@ -17,6 +17,7 @@ from tqdm import tqdm
 
 from transferlab.data import ImageSet
 from transferlab.data.transforms import Preprocess
+from transferlab.engine import distributed as dist
 from transferlab.engine.device import autocast, to_channels_last
 from transferlab.errors import TrainingError
 from transferlab.metrics import classification_metrics, regression_metrics
@@ -63,12 +64,15 @@ def loss_fn(logits: torch.Tensor, target: torch.Tensor, label_smoothing: float) 
 
 def train_step(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor,
                optimizer: torch.optim.Optimizer, device: torch.device,
-               label_smoothing: float, grad_clip: float | None) -> torch.Tensor:
+               label_smoothing: float, grad_clip: float | None,
+               weight: float = 1.0) -> torch.Tensor:
+    """One optimizer step; `weight` scales this rank's loss (see `local_batch`)."""
     with autocast(device):
         logits = model(to_channels_last(x))
-    loss = loss_fn(logits, y, label_smoothing)
+    # An empty shard still joins DDP's gradient all-reduce, with zero gradients.
+    loss = loss_fn(logits, y, label_smoothing) if len(y) else logits.sum() * 0.0
     optimizer.zero_grad(set_to_none=True)
-    loss.backward()
+    (loss * weight if weight != 1.0 else loss).backward()
     if grad_clip:
         params = [p for g in optimizer.param_groups for p in g["params"]]
         torch.nn.utils.clip_grad_norm_(params, grad_clip)
@@ -98,16 +102,16 @@ def train_one_epoch(model: torch.nn.Module, data: ImageSet, pre: Preprocess,
     batches = epoch_batches(len(data), batch_size, derived_seed(ctx.seed, ctx.phase, ctx.epoch))
     total, count = 0.0, 0
     bar = tqdm(batches[start_batch:], desc=f"epoch {ctx.epoch + 1}", unit="batch", leave=False,
-               disable=len(batches) < 8)
+               disable=len(batches) < 8 or not dist.is_main())
     for i, idx in enumerate(bar, start=start_batch):
         step_seed = derived_seed(ctx.seed, ctx.phase, ctx.epoch, i)
         torch.manual_seed(step_seed)  # dropout / drop-path
         scale = lr_at(ctx.global_step)
         for g in optimizer.param_groups:
             g["lr"] = g["base_lr"] * scale
-        x = data.batch(idx, pre, device, augment, generator(step_seed), shift, flip)
-        y = data.labels[idx].to(device, non_blocking=True)
-        loss = train_step(model, x, y, optimizer, device, label_smoothing, grad_clip)
+        x, y, weight = local_batch(data, idx, pre, device, augment, step_seed, shift, flip)
+        loss = train_step(model, x, y, optimizer, device, label_smoothing, grad_clip, weight)
+        loss = dist.global_mean(loss, len(y), len(idx))
         check_finite(loss, ctx, optimizer)
         total += float(loss)
         count += 1
@@ -117,26 +121,54 @@ def train_one_epoch(model: torch.nn.Module, data: ImageSet, pre: Preprocess,
     return total / max(count, 1)
 
 
+def local_batch(data: ImageSet, idx: torch.Tensor, pre: Preprocess, device: torch.device,
+                augment: bool, step_seed: int, shift: float, flip: bool
+                ) -> tuple[torch.Tensor, torch.Tensor, float]:
+    """This process's rows of global batch `idx`, their labels, and its loss weight.
+
+    With augmentation under torchrun, the random shift/flip are drawn for the whole global batch
+    (as a single process draws them) and each rank keeps its rows, so every sample is augmented
+    exactly as in a single-process run. The weight n_local * world / n_global turns DDP's mean of
+    per-rank means into the mean over the global batch, also for an uneven last batch. In a
+    single process this is `data.batch(idx)` with weight 1.
+    """
+    lo, hi = dist.shard_bounds(len(idx))
+    if augment and dist.world_size() > 1:
+        x = data.batch(idx, pre, device, True, generator(step_seed), shift, flip)[lo:hi]
+    else:
+        x = data.batch(idx[lo:hi], pre, device, augment, generator(step_seed), shift, flip)
+    y = data.labels[idx[lo:hi]].to(device, non_blocking=True)
+    return x, y, (hi - lo) * dist.world_size() / len(idx)
+
+
 @torch.inference_mode()
 def predict_logits(model: torch.nn.Module, data: ImageSet, pre: Preprocess,
-                   device: torch.device, batch_size: int = 256, desc: str = "predict"
-                   ) -> torch.Tensor:
+                   device: torch.device, batch_size: int = 256, desc: str = "predict",
+                   sharded: bool = False) -> torch.Tensor:
+    """Logits for every row of `data`, in order, on the CPU.
+
+    `sharded` (call it on every rank): each rank predicts its own block of rows and the blocks
+    are gathered in rank order, so each sample is predicted once. Same result in one process.
+    """
     was_training = model.training
     model.eval()
     out = []
-    starts = range(0, len(data), batch_size)
-    for i in tqdm(starts, desc=desc, unit="batch", leave=False, disable=len(starts) < 8):
-        x = data.batch(torch.arange(i, min(i + batch_size, len(data))), pre, device)
+    index = dist.shard(torch.arange(len(data))) if sharded else torch.arange(len(data))
+    starts = range(0, len(index), batch_size)
+    for i in tqdm(starts, desc=desc, unit="batch", leave=False,
+                  disable=len(starts) < 8 or not dist.is_main()):
+        x = data.batch(index[i:i + batch_size], pre, device)
         with autocast(device):
             out.append(model(to_channels_last(x)).float().cpu())
     model.train(was_training)
-    return torch.cat(out)
+    logits = torch.cat(out) if out else torch.empty(0)
+    return dist.all_gather_tensor(logits) if sharded else logits
 
 
 def evaluate(model: torch.nn.Module, data: ImageSet, pre: Preprocess, device: torch.device,
-             batch_size: int = 256, desc: str = "evaluate") -> dict:
-    return metrics_from_logits(predict_logits(model, data, pre, device, batch_size, desc),
-                               data)
+             batch_size: int = 256, desc: str = "evaluate", sharded: bool = False) -> dict:
+    return metrics_from_logits(
+        predict_logits(model, data, pre, device, batch_size, desc, sharded), data)
 
 
 def metrics_from_logits(logits: torch.Tensor, data: ImageSet) -> dict:

@@ -2,6 +2,8 @@
 
 It knows phases, not strategies: a probe phase fits the head in closed form on cached features;
 a train phase freezes what the phase says, builds named parameter groups and runs epochs.
+Under torchrun every rank runs the same Trainer; `engine.distributed` shards batches and
+evaluation, and only rank 0 logs and writes history and checkpoints.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import torch
 
 from transferlab.data import DataSplits
 from transferlab.data.transforms import Preprocess
+from transferlab.engine import distributed as dist
 from transferlab.engine.checkpoint import load_checkpoint, save_checkpoint
 from transferlab.engine.loop import (
     StepContext,
@@ -63,7 +66,7 @@ class Trainer:
         self.device = device
         self.seed = seed
         self.ckpt_dir = checkpoint_dir
-        self.log = log
+        self.log = dist.main_only(log)
         self.history_path = history_path  # metrics JSONL, appended live after every epoch
         self.pre = Preprocess.from_spec(model.spec, recipe.image_size)
         self.progress = Progress()
@@ -112,12 +115,15 @@ class Trainer:
         w, b, info = fit_linear_probe(tx, s.train.labels, s.train.num_classes, vx,
                                       s.val.labels if s.val else None, self.seed)
         set_linear(self.model.head, w, b)
+        # Every rank fits the same probe; rank 0's head is kept so ranks agree to the last bit.
+        dist.broadcast_(list(self.model.head.parameters()) + list(self.model.head.buffers()))
         self._end_epoch(phase, train_loss=None, extra={"probe": info})
 
     def _train(self, phase: Phase) -> None:
         report = freeze_stages(self.model, phase.frozen, phase.bn)
         if report.trainable_params == 0:
             raise TrainingError(f"phase {phase.name}: nothing is trainable")
+        dist.check_global_batch(self.recipe.batch_size)
         self.log(f"[{phase.name}] trainable stages: {', '.join(report.trainable_stages) or '-'}"
                  f" + head; frozen: {', '.join(report.frozen_stages) or '-'}; BN {report.bn}")
         groups = build_param_groups(self.model, phase.lr, phase.backbone_lr_mult,
@@ -131,17 +137,19 @@ class Trainer:
                                                    + self.progress.batch)
         sched = lr_schedule(phase.epochs * per_epoch, self.recipe.warmup_frac)
         lr_at = lambda step: sched(step - phase_start)  # noqa: E731
+        net = dist.wrap_ddp(self.model, self.device)  # the model itself in a single process
         while self.progress.epoch < phase.epochs:
             set_train_mode(self.model)
             ctx = StepContext(self.seed, self.progress.phase, self.progress.epoch,
                               self.progress.global_step)
             loss = train_one_epoch(
-                self.model, self.splits.train, self.pre, optimizer, lr_at, ctx,
+                net, self.splits.train, self.pre, optimizer, lr_at, ctx,
                 self.recipe.batch_size, self.device, self.recipe.label_smoothing,
                 self.recipe.grad_clip, phase.augment, self.recipe.shift, self.recipe.flip,
                 start_batch=self.progress.batch,
                 on_step=lambda b, _loss, c=ctx: self._after_step(b, c, optimizer))
             self.progress.global_step = ctx.global_step
+            dist.sync_buffers(self.model)
             self.progress.epoch += 1
             self.progress.batch = 0
             stop = self._end_epoch(phase, loss)
@@ -154,7 +162,7 @@ class Trainer:
     def _after_step(self, batch: int, ctx: StepContext, optimizer) -> None:
         if self._kill_at is not None and ctx.global_step == self._kill_at:
             os.kill(os.getpid(), signal.SIGKILL)
-        if self._stop:
+        if dist.any_rank(self._stop):  # a signal may reach ranks at different steps
             self.progress.batch = batch
             self.progress.global_step = ctx.global_step
             self._checkpoint(optimizer)
@@ -168,7 +176,8 @@ class Trainer:
         row = {"phase": phase.name, "epoch": self.progress.epoch, "step": self.progress.global_step,
                "train_loss": train_loss, "seconds": round(self.progress.train_seconds, 2)}
         if self.splits.val is not None:
-            m = evaluate(self.model, self.splits.val, self.pre, self.device, desc="validate")
+            m = evaluate(self.model, self.splits.val, self.pre, self.device, desc="validate",
+                         sharded=True)
             row["val"] = {k: v for k, v in m.items() if not isinstance(v, list)}
             score = headline(m)
             if self.progress.best_metric is None or score > self.progress.best_metric:
@@ -180,7 +189,7 @@ class Trainer:
                 self.progress.bad_epochs += 1
         row.update(extra or {})
         self.progress.history.append(row)
-        if self.history_path is not None:
+        if self.history_path is not None and dist.is_main():
             with open(self.history_path, "a") as f:
                 f.write(json.dumps(row) + "\n")
         self.log(json.dumps(_short(row)))
@@ -188,7 +197,7 @@ class Trainer:
         return bool(patience and self.progress.bad_epochs >= patience)
 
     def _checkpoint(self, optimizer) -> None:
-        if self.ckpt_dir is None:
+        if self.ckpt_dir is None or not dist.is_main():
             return
         opt_state = optimizer.state_dict() if optimizer is not None else None
         save_checkpoint(self.ckpt_dir, self.model, opt_state, self.progress.to_dict(),
@@ -197,12 +206,14 @@ class Trainer:
     def _restore(self) -> None:
         if self.ckpt_dir is None:
             raise TrainingError("resume needs a checkpoint folder")
-        state, opt_state, progress, best = load_checkpoint(self.ckpt_dir)
+        state, opt_state, progress, best = dist.main_then_broadcast(
+            lambda: load_checkpoint(self.ckpt_dir))
         load_strict(self.model, state, str(self.ckpt_dir))
         self.progress = Progress(**progress)
         self._opt_state = opt_state
         self.best_state = best
-        if self.history_path is not None:  # the file restarts from what the checkpoint knew
+        # the history file restarts from what the checkpoint knew
+        if self.history_path is not None and dist.is_main():
             self.history_path.write_text("".join(json.dumps(r) + "\n"
                                                  for r in self.progress.history))
         self.log(f"resuming at phase {self.progress.phase}, epoch {self.progress.epoch + 1}, "

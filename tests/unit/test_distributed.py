@@ -1,0 +1,68 @@
+"""Sharding rules and the single-process identities of engine.distributed."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from transferlab.engine import distributed as dist
+
+
+@pytest.mark.parametrize("n", [0, 1, 2, 7, 8, 9, 31, 256])
+@pytest.mark.parametrize("world", [1, 2, 3, 4, 8])
+def test_shards_are_disjoint_cover_everything_and_keep_order(n, world):
+    index = torch.randperm(n, generator=torch.Generator().manual_seed(n))
+    parts = [dist.shard(index, r, world) for r in range(world)]
+    assert torch.equal(torch.cat(parts), index)  # rank order restores the global order
+    sizes = [len(p) for p in parts]
+    assert max(sizes) - min(sizes) <= 1  # balanced, no padding
+    assert sizes == sorted(sizes, reverse=True)  # extras go to the first ranks
+    assert n == 0 or sizes[0] > 0  # rank 0 always has work
+
+
+def test_shard_is_deterministic_and_bounds_tile_the_range():
+    index = torch.arange(37)
+    assert all(torch.equal(dist.shard(index, r, 4), dist.shard(index.clone(), r, 4))
+               for r in range(4))
+    bounds = [dist.shard_bounds(37, r, 4) for r in range(4)]
+    assert bounds == [(0, 10), (10, 19), (19, 28), (28, 37)]
+
+
+def test_single_process_is_the_identity():
+    assert not dist.is_distributed() and dist.is_main() and dist.world_size() == 1
+    assert dist.init_from_env() is False  # no torchrun environment
+    t = torch.randn(5, 3)
+    assert dist.all_gather_tensor(t) is t
+    assert dist.global_mean(t.sum(), 5, 5) is not None
+    assert dist.broadcast_object({"a": 1}) == {"a": 1}
+    assert dist.main_then_broadcast(lambda: "run-1") == "run-1"
+    assert dist.any_rank(True) and not dist.any_rank(False)
+    model = torch.nn.Linear(2, 2)
+    assert dist.wrap_ddp(model, torch.device("cpu")) is model
+    dist.check_global_batch(1)
+
+
+def test_local_batch_in_one_process_is_the_whole_batch_with_weight_one():
+    from transferlab.data import ImageSet
+    from transferlab.data.transforms import Preprocess
+    from transferlab.engine.loop import generator, local_batch
+
+    images = torch.randint(0, 255, (6, 3, 8, 8), dtype=torch.uint8)
+    data = ImageSet(images, torch.arange(6) % 2, ["a", "b"], "mem")
+    pre = Preprocess(8, (0.5, 0.5, 0.5), (0.25, 0.25, 0.25))
+    idx = torch.tensor([4, 1, 3])
+    x, y, w = local_batch(data, idx, pre, torch.device("cpu"), True, 7, 2.0, True)
+    ref = data.batch(idx, pre, torch.device("cpu"), True, generator(7), 2.0, True)
+    assert torch.equal(x, ref) and torch.equal(y, data.labels[idx]) and w == 1.0
+
+
+def test_empty_shard_gives_zero_gradients_not_nan():
+    from transferlab.engine.loop import train_step
+
+    model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(12, 3))
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    before = [p.detach().clone() for p in model.parameters()]
+    loss = train_step(model, torch.zeros(0, 3, 2, 2), torch.zeros(0, dtype=torch.long), opt,
+                      torch.device("cpu"), 0.1, 1.0, weight=0.0)
+    assert float(loss) == 0.0
+    assert all(torch.equal(a, b) for a, b in zip(before, model.parameters()))
