@@ -66,3 +66,40 @@ def test_empty_shard_gives_zero_gradients_not_nan():
                       torch.device("cpu"), 0.1, 1.0, weight=0.0)
     assert float(loss) == 0.0
     assert all(torch.equal(a, b) for a, b in zip(before, model.parameters()))
+
+
+def _as_rank(monkeypatch, rank: int, world: int) -> None:
+    monkeypatch.setattr(dist, "rank", lambda: rank)
+    monkeypatch.setattr(dist, "world_size", lambda: world)
+
+
+def test_rank_rows_of_an_augmented_batch_are_the_single_process_rows(monkeypatch):
+    from transferlab.data import ImageSet
+    from transferlab.data.transforms import Preprocess
+    from transferlab.engine.loop import generator, local_batch
+
+    images = torch.randint(0, 255, (9, 3, 8, 8), dtype=torch.uint8)
+    data = ImageSet(images, torch.arange(9) % 3, ["a", "b", "c"], "mem")
+    pre = Preprocess(8, (0.5, 0.5, 0.5), (0.25, 0.25, 0.25))
+    idx = torch.tensor([8, 0, 5, 2, 7])
+    full = data.batch(idx, pre, torch.device("cpu"), True, generator(3), 2.0, True)
+    _as_rank(monkeypatch, 1, 2)  # rank 1 of 2 takes rows 3:5 of 5
+    x, y, w = local_batch(data, idx, pre, torch.device("cpu"), True, 3, 2.0, True)
+    assert torch.equal(x, full[3:5]) and torch.equal(y, data.labels[idx[3:5]])
+    assert w == 2 * 2 / 5  # rank means weighted back to the global-batch mean
+
+
+def test_rank_rows_of_a_dict_input(monkeypatch):
+    from transferlab.engine.loop import local_batch
+
+    class Tokens:  # a data type whose batch is a dict of tensors, like tokenised text
+        labels = torch.arange(4)
+
+        def batch(self, index, pre, device, train=False, generator=None, shift=2.0, flip=True):
+            return {"input_ids": index.view(-1, 1).repeat(1, 3), "attention_mask": index * 0}
+
+    _as_rank(monkeypatch, 0, 2)
+    x, y, w = local_batch(Tokens(), torch.tensor([3, 1, 2]), None, torch.device("cpu"), True,
+                          0, 2.0, True)
+    assert x["input_ids"][:, 0].tolist() == [3, 1] and len(x["attention_mask"]) == 2
+    assert y.tolist() == [3, 1] and w == 2 * 2 / 3

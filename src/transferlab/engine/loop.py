@@ -134,11 +134,18 @@ def local_batch(data: ImageSet, idx: torch.Tensor, pre: Preprocess, device: torc
     """
     lo, hi = dist.shard_bounds(len(idx))
     if augment and dist.world_size() > 1:
-        x = data.batch(idx, pre, device, True, generator(step_seed), shift, flip)[lo:hi]
+        x = _rows(data.batch(idx, pre, device, True, generator(step_seed), shift, flip), lo, hi)
     else:
         x = data.batch(idx[lo:hi], pre, device, augment, generator(step_seed), shift, flip)
     y = data.labels[idx[lo:hi]].to(device, non_blocking=True)
     return x, y, (hi - lo) * dist.world_size() / len(idx)
+
+
+def _rows(x: torch.Tensor | dict, lo: int, hi: int) -> torch.Tensor | dict:
+    """Rows lo:hi of a model input: a tensor, or a dict of tensors (tokenised text)."""
+    if isinstance(x, dict):
+        return {k: v[lo:hi] for k, v in x.items()}
+    return x[lo:hi]
 
 
 @torch.inference_mode()
