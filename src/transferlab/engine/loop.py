@@ -187,13 +187,17 @@ def metrics_from_logits(logits: torch.Tensor, data: ImageSet) -> dict:
     return metrics
 
 
-def lr_schedule(total_steps: int, warmup_frac: float) -> Callable[[int], float]:
-    """Linear warmup then cosine to zero, as a pure function of the step."""
+def lr_schedule(total_steps: int, warmup_frac: float,
+                kind: str = "cosine") -> Callable[[int], float]:
+    """LR multiplier as a pure function of the step: linear warmup, then cosine to zero
+    ("cosine") or flat ("constant", the naive baseline recipe)."""
     warmup = max(1, int(total_steps * warmup_frac)) if warmup_frac > 0 else 0
 
     def lr_at(step: int) -> float:
         if step < warmup:
             return (step + 1) / warmup
+        if kind == "constant":
+            return 1.0
         progress = (step - warmup) / max(1, total_steps - warmup)
         return 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
 

@@ -135,7 +135,8 @@ class Trainer:
         per_epoch = len(epoch_batches(len(self.splits.train), self.recipe.batch_size, 0))
         phase_start = self.progress.global_step - (self.progress.epoch * per_epoch
                                                    + self.progress.batch)
-        sched = lr_schedule(phase.epochs * per_epoch, self.recipe.warmup_frac)
+        sched = lr_schedule(phase.epochs * per_epoch, self.recipe.warmup_frac,
+                            self.recipe.schedule)
         lr_at = lambda step: sched(step - phase_start)  # noqa: E731
         net = dist.wrap_ddp(self.model, self.device)  # the model itself in a single process
         while self.progress.epoch < phase.epochs:
