@@ -8,6 +8,7 @@ an uninterrupted run would have done.
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -54,6 +55,7 @@ class StepContext:
     phase: int
     epoch: int
     global_step: int
+    micro_batches: int = 1  # raised on out-of-memory; see train_step
 
 
 def loss_fn(logits: torch.Tensor, target: torch.Tensor, label_smoothing: float) -> torch.Tensor:
@@ -62,17 +64,62 @@ def loss_fn(logits: torch.Tensor, target: torch.Tensor, label_smoothing: float) 
     return F.cross_entropy(logits.float(), target, label_smoothing=label_smoothing)
 
 
+def _split(x, chunks: int) -> list:
+    """A batch (tensor, or dict of tensors for text) cut into `chunks` row blocks."""
+    if isinstance(x, dict):
+        parts = {k: v.chunk(chunks) for k, v in x.items()}
+        return [{k: parts[k][i] for k in parts} for i in range(len(next(iter(parts.values()))))]
+    return list(x.chunk(chunks))
+
+
+def _forward_backward(model: torch.nn.Module, x, y: torch.Tensor, device: torch.device,
+                      label_smoothing: float, weight: float, chunks: int) -> torch.Tensor:
+    """Gradients of the batch-mean loss, accumulated over `chunks` micro-batches."""
+    if chunks == 1 or len(y) < 2:
+        with autocast(device):
+            logits = model(to_channels_last(x))
+        # An empty shard still joins DDP's gradient all-reduce, with zero gradients.
+        loss = loss_fn(logits, y, label_smoothing) if len(y) else logits.sum() * 0.0
+        (loss * weight if weight != 1.0 else loss).backward()
+        return loss.detach()
+    total = torch.zeros((), device=y.device)
+    for xc, yc in zip(_split(x, chunks), y.chunk(chunks)):
+        with autocast(device):
+            part = loss_fn(model(to_channels_last(xc)), yc, label_smoothing)
+        (part * (weight * len(yc) / len(y))).backward()
+        total += part.detach() * (len(yc) / len(y))
+    return total
+
+
 def train_step(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor,
                optimizer: torch.optim.Optimizer, device: torch.device,
                label_smoothing: float, grad_clip: float | None,
-               weight: float = 1.0) -> torch.Tensor:
-    """One optimizer step; `weight` scales this rank's loss (see `local_batch`)."""
-    with autocast(device):
-        logits = model(to_channels_last(x))
-    # An empty shard still joins DDP's gradient all-reduce, with zero gradients.
-    loss = loss_fn(logits, y, label_smoothing) if len(y) else logits.sum() * 0.0
-    optimizer.zero_grad(set_to_none=True)
-    (loss * weight if weight != 1.0 else loss).backward()
+               weight: float = 1.0, ctx: StepContext | None = None) -> torch.Tensor:
+    """One optimizer step; `weight` scales this rank's loss (see `local_batch`).
+
+    Out of memory: the step is retried with the batch cut into twice as many micro-batches
+    whose gradients are accumulated, so the optimizer still sees the same batch (same results,
+    same resume), and the finer split is kept (in `ctx`) for the following steps.
+    """
+    chunks = ctx.micro_batches if ctx is not None else 1
+    while True:
+        optimizer.zero_grad(set_to_none=True)
+        try:
+            loss = _forward_backward(model, x, y, device, label_smoothing, weight, chunks)
+            break
+        except torch.OutOfMemoryError:
+            optimizer.zero_grad(set_to_none=True)
+            if chunks >= len(y):
+                raise TrainingError(
+                    "out of memory even with one image per micro-batch; use a smaller "
+                    "--image-size or a smaller backbone") from None
+            chunks *= 2
+            if device.type == "cuda":
+                torch.cuda.empty_cache()
+            warnings.warn(f"out of memory: retrying this step as {chunks} micro-batches of "
+                          f"~{-(-len(y) // chunks)} images (gradients accumulated)", stacklevel=2)
+    if ctx is not None:
+        ctx.micro_batches = chunks
     if grad_clip:
         params = [p for g in optimizer.param_groups for p in g["params"]]
         torch.nn.utils.clip_grad_norm_(params, grad_clip)
@@ -110,7 +157,8 @@ def train_one_epoch(model: torch.nn.Module, data: ImageSet, pre: Preprocess,
         for g in optimizer.param_groups:
             g["lr"] = g["base_lr"] * scale
         x, y, weight = local_batch(data, idx, pre, device, augment, step_seed, shift, flip)
-        loss = train_step(model, x, y, optimizer, device, label_smoothing, grad_clip, weight)
+        loss = train_step(model, x, y, optimizer, device, label_smoothing, grad_clip, weight,
+                          ctx)
         loss = dist.global_mean(loss, len(y), len(idx))
         check_finite(loss, ctx, optimizer)
         total += float(loss)

@@ -72,6 +72,7 @@ class Trainer:
         self.progress = Progress()
         self.best_state: dict[str, torch.Tensor] | None = None
         self._stop = False
+        self._clock = time.perf_counter()
         # Fault injection for the kill-and-resume test: a real SIGKILL after this global step.
         kill_at = os.environ.get("TRANSFERLAB_FAULT_KILL_AT_STEP")
         self._kill_at = int(kill_at) if kill_at else None
@@ -100,12 +101,18 @@ class Trainer:
 
     # -- phases ---------------------------------------------------------------------------
     def _run_phase(self, phase: Phase) -> None:
-        t0 = time.perf_counter()
+        self._clock = time.perf_counter()
         if phase.kind == "probe":
             self._probe(phase)
         else:
             self._train(phase)
-        self.progress.train_seconds += time.perf_counter() - t0
+        self._tick()
+
+    def _tick(self) -> None:
+        """Add the time since the last tick to the run's training seconds (saved on resume)."""
+        now = time.perf_counter()
+        self.progress.train_seconds += now - self._clock
+        self._clock = now
 
     def _probe(self, phase: Phase) -> None:
         freeze_stages(self.model, "all", "frozen")
@@ -175,7 +182,7 @@ class Trainer:
     def _end_epoch(self, phase: Phase, train_loss: float | None, extra: dict | None = None
                    ) -> bool:
         row = {"phase": phase.name, "epoch": self.progress.epoch, "step": self.progress.global_step,
-               "train_loss": train_loss, "seconds": round(self.progress.train_seconds, 2)}
+               "train_loss": train_loss, "seconds": None}
         if self.splits.val is not None:
             m = evaluate(self.model, self.splits.val, self.pre, self.device, desc="validate",
                          sharded=True)
@@ -189,6 +196,8 @@ class Trainer:
             else:
                 self.progress.bad_epochs += 1
         row.update(extra or {})
+        self._tick()
+        row["seconds"] = round(self.progress.train_seconds, 2)
         self.progress.history.append(row)
         if self.history_path is not None and dist.is_main():
             with open(self.history_path, "a") as f:
