@@ -75,6 +75,25 @@ class ImageSet:
             return train_batch(images, pre, generator, shift, flip)
         return eval_batch(images, pre)
 
+    def place(self, device: torch.device, budget: float = 0.5) -> str:
+        """Keep the uint8 images on `device` when they fit in `budget` of its free memory.
+
+        Then batches are cut, augmented and normalised on the GPU with no host copies per
+        step; otherwise images stay in (pinned) host memory and each batch is copied over.
+        """
+        from transferlab.engine.device import free_memory
+
+        size_mb = self.images.numel() / 2**20
+        free = free_memory(device)
+        if free is None or self.images.device == device:
+            return f"{size_mb:.0f} MB of images in {self.images.device.type} memory"
+        if self.images.numel() <= budget * free:
+            self.images = self.images.to(device)
+            return f"{size_mb:.0f} MB of images kept on {device} (device-resident)"
+        self.images = self.images.pin_memory()
+        return (f"{size_mb:.0f} MB of images exceed {budget:.0%} of free {device} memory: "
+                "pinned host memory, copied per batch")
+
     def class_counts(self) -> dict[str, int]:
         if self.is_regression:
             return {}

@@ -40,5 +40,27 @@ def autocast(device: torch.device) -> contextlib.AbstractContextManager:
     return torch.autocast(device.type, dtype=dtype)
 
 
-def to_channels_last(x: torch.Tensor, device: torch.device | None = None) -> torch.Tensor:
-    return x.contiguous(memory_format=torch.channels_last) if x.dim() == 4 else x
+def maybe_compile(model: torch.nn.Module, device: torch.device,
+                  mode: str = "auto") -> torch.nn.Module:
+    """torch.compile on GPUs by default ("auto"); "on"/"off" force it. CPUs gain little."""
+    if mode not in ("auto", "on", "off"):
+        raise ConfigError(f"--compile must be auto, on or off, not {mode!r}")
+    if mode == "off" or (mode == "auto" and device.type != "cuda"):
+        return model
+    return torch.compile(model)
+
+
+def free_memory(device: torch.device) -> int | None:
+    """Free bytes on a CUDA device; None where the data should stay in host memory."""
+    if device.type != "cuda":
+        return None
+    free, _total = torch.cuda.mem_get_info(device)
+    return int(free)
+
+
+def to_channels_last(x: torch.Tensor | dict, device: torch.device | None = None
+                     ) -> torch.Tensor | dict:
+    """Image batches to channels-last; anything else (e.g. a dict of token ids) unchanged."""
+    if isinstance(x, torch.Tensor) and x.dim() == 4:
+        return x.contiguous(memory_format=torch.channels_last)
+    return x

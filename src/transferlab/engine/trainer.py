@@ -21,6 +21,7 @@ from transferlab.data import DataSplits
 from transferlab.data.transforms import Preprocess
 from transferlab.engine import distributed as dist
 from transferlab.engine.checkpoint import load_checkpoint, save_checkpoint
+from transferlab.engine.device import maybe_compile
 from transferlab.engine.loop import (
     StepContext,
     epoch_batches,
@@ -58,7 +59,7 @@ class Trainer:
     def __init__(self, model: TransferModel, splits: DataSplits, recipe: Recipe,
                  phases: list[Phase], device: torch.device, seed: int,
                  checkpoint_dir: Path | None = None, log=print,
-                 history_path: Path | None = None) -> None:
+                 history_path: Path | None = None, compile_mode: str = "auto") -> None:
         self.model = model.to(device).to(memory_format=torch.channels_last)
         self.splits = splits
         self.recipe = recipe
@@ -68,6 +69,11 @@ class Trainer:
         self.ckpt_dir = checkpoint_dir
         self.log = dist.main_only(log)
         self.history_path = history_path  # metrics JSONL, appended live after every epoch
+        self.compile_mode = compile_mode
+        placed = [part.place(device) for part in (splits.train, splits.val, splits.test)
+                  if part is not None and hasattr(part, "place")]
+        if placed:
+            self.log(f"training data: {placed[0]}")
         self.pre = Preprocess.from_spec(model.spec, recipe.image_size)
         self.progress = Progress()
         self.best_state: dict[str, torch.Tensor] | None = None
@@ -146,6 +152,7 @@ class Trainer:
                             self.recipe.schedule)
         lr_at = lambda step: sched(step - phase_start)  # noqa: E731
         net = dist.wrap_ddp(self.model, self.device)  # the model itself in a single process
+        net = maybe_compile(net, self.device, self.compile_mode)
         while self.progress.epoch < phase.epochs:
             set_train_mode(self.model)
             ctx = StepContext(self.seed, self.progress.phase, self.progress.epoch,
