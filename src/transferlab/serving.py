@@ -20,6 +20,7 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from transferlab.errors import CheckpointError, ConfigError, DataError
+from transferlab.imageio import resize_center_crop
 
 # Same set as transferlab.data.files.IMAGE_SUFFIXES (a test keeps them equal); copied so that
 # serving does not import the torch-based data package.
@@ -64,15 +65,8 @@ class Preprocessing:
 
     def prepare(self, im: Image.Image) -> np.ndarray:
         """PIL image → uint8 (S, S, 3): shorter side to decode_size, centre crop (as training)."""
-        im = im.convert("RGB")
         size = self.decode_size
-        w, h = im.size
-        scale = size / min(w, h)
-        im = im.resize((max(size, round(w * scale)), max(size, round(h * scale))),
-                       Image.Resampling.BICUBIC)
-        w, h = im.size
-        left, top = (w - size) // 2, (h - size) // 2
-        im = im.crop((left, top, left + size, top + size))
+        im = resize_center_crop(im, size)
         if size != self.size:  # tiny models only: eval_batch's downscale, done by PIL
             mode = (Image.Resampling.BICUBIC if self.interpolation == "bicubic"
                     else Image.Resampling.BILINEAR)

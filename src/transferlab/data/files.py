@@ -18,6 +18,7 @@ from tqdm import tqdm
 
 from transferlab.data.dataset import BadFile, ImageSet
 from transferlab.errors import DataError
+from transferlab.imageio import resize_center_crop
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm"}
 BAD_FILE_POLICIES = ("skip", "error")
@@ -32,15 +33,7 @@ def decode_image(path: Path, size: int) -> np.ndarray:
         raise ValueError("zero-byte file")
     with Image.open(path) as im:
         im.load()  # forces full decode: truncated files fail here, not later in training
-        im = im.convert("RGB")
-        w, h = im.size
-        scale = size / min(w, h)
-        im = im.resize((max(size, round(w * scale)), max(size, round(h * scale))),
-                       Image.Resampling.BICUBIC)
-        w, h = im.size
-        left, top = (w - size) // 2, (h - size) // 2
-        im = im.crop((left, top, left + size, top + size))
-        return np.asarray(im, dtype=np.uint8)
+        return np.asarray(resize_center_crop(im, size), dtype=np.uint8)
 
 
 def _decode_all(items: list[tuple[Path, int, str]], size: int, desc: str,
