@@ -91,7 +91,8 @@ def build_model(backbone_name: str, classes: list[str], pretrained: bool = True,
 
         adapt_input_channels(backbone, in_chans, adapt)
     out = 1 if task == "regression" else len(classes)
-    info = ModelInfo(backbone_name, backbone.spec, list(classes), head, task, image_size)
+    info = ModelInfo(backbone_name, backbone.spec, list(classes), head, task, image_size,
+                     dict(getattr(backbone, "model_extra", {})))  # e.g. text: max_length
     return TransferModel(backbone, create_head(head, backbone.num_features, out, dropout), info)
 
 
@@ -110,8 +111,9 @@ def load_model(path: str | Path) -> TransferModel:
         raise CheckpointError(f"{path} is not a transferlab model (no metadata)")
     info = ModelInfo.from_json(meta["transferlab"])
     # Architecture only: the weights come from the file, so nothing is fetched or mapped.
-    name = info.backbone if info.backbone.startswith(("tv:", "torchvision:")) else (
-        f"timm:{info.spec.architecture}")
+    by_name = info.backbone.startswith(("tv:", "torchvision:")) or (
+        info.extra.get("modality") == "text")  # text: same local config, random init
+    name = info.backbone if by_name else f"timm:{info.spec.architecture}"
     backbone = create_backbone(name, pretrained=False)
     if info.spec.input_size[0] != backbone.spec.input_size[0]:
         from transferlab.adapt import adapt_input_channels

@@ -35,6 +35,10 @@ def expand_inputs(inputs: list[str]) -> list[Path]:
 def predict_files(model: TransferModel, inputs: list[str], top_k: int,
                   device: torch.device, batch_size: int = 64) -> list[dict]:
     """Eager prediction with the exact training-time decode + eval_batch preprocessing."""
+    if model.info.extra.get("modality") == "text":  # texts from .csv/.txt files instead
+        from transferlab.predict_text import predict_texts
+
+        return predict_texts(model, inputs, top_k, device, batch_size)
     import numpy as np
     import torch
 

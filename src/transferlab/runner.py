@@ -97,6 +97,7 @@ def run_strategy(cfg: RunConfig, strategy: str, splits: DataSplits, run_dir: Pat
     model = build_model(cfg.backbone, splits.train.classes, pretrained=strategy != "scratch",
                         head=cfg.head, task=cfg.task, in_chans=cfg.in_chans,
                         adapt=cfg.adapt_input)
+    splits.prepare_for(model)  # text data: tokenise with this model's tokenizer
     recipe = auto_recipe(len(splits.train), model.spec, splits.train.source_size, device,
                          cfg.recipe_overrides())
     model.info.image_size = recipe.image_size
@@ -132,7 +133,9 @@ def save_predictions(path: Path, logits: torch.Tensor, test: ImageSet) -> None:
         arrays.update(y_pred=pred.numpy(), confidence=conf.numpy())
         wrong = torch.nonzero(pred != test.labels).flatten()
         worst = wrong[conf[wrong].argsort(descending=True)[:WRONG_GRID]]
-        arrays.update(wrong_index=worst.numpy(), wrong_images=test.images[worst].numpy())
+        arrays.update(wrong_index=worst.numpy())
+        if hasattr(test, "images"):  # text sets have no pictures to show
+            arrays["wrong_images"] = test.images[worst.to(test.images.device)].cpu().numpy()
     np.savez_compressed(path, **arrays)
 
 

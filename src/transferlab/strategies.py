@@ -47,6 +47,7 @@ class Recipe:
     layer_decay: float | None = None
     freeze_stages: int = 0
     grad_clip: float | None = 1.0
+    scratch_lr_mult: float = 2.0  # scratch LR = lr x this; the text recipe uses 1
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -67,7 +68,8 @@ def phases_for(strategy: str, r: Recipe, num_stages: int) -> list[Phase]:
         # LP-FT keeps BN frozen: train-mode statistics of a few images destroy the probe head.
         "lp-ft": lambda: [Phase("probe", "probe", frozen="all"),
                           replace(_finetune(r, "finetune", 0, "frozen"), lr=r.lr * 0.5)],
-        "scratch": lambda: [Phase("scratch", "train", r.epochs, 0, r.lr * 2, 1.0, bn="train")],
+        "scratch": lambda: [Phase("scratch", "train", r.epochs, 0, r.lr * r.scratch_lr_mult,
+                                  1.0, bn="train")],
     }
     if strategy not in builders:
         raise ConfigError(f"unknown strategy {strategy!r}; choose one of {', '.join(STRATEGIES)}")

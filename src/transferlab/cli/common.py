@@ -13,7 +13,7 @@ def add_data_args(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("data")
     g.add_argument("--data", help="fashion-mnist (default), an IDX folder, an image folder with "
                    "one sub-folder per class (DIR/train + DIR/test if present), or a CSV of "
-                   "path,label")
+                   "path,label; text: a CSV of text,label or a folder of .txt files per class")
     g.add_argument("--test-data", help="separate test set (same forms as --data); default: the "
                    "source's test split, or a held-out 20%% of --data")
     g.add_argument("--per-class", type=int, help="labelled images per class to train on "
@@ -32,7 +32,8 @@ def add_data_args(p: argparse.ArgumentParser) -> None:
 def add_model_args(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("model")
     g.add_argument("--backbone", help="efficientnet_lite0 (default, bundled ImageNet weights), "
-                   "timm:NAME, tv:NAME, or a weights file / transferlab run folder")
+                   "timm:NAME, tv:NAME, or a weights file / transferlab run folder; text: minilm "
+                   "(bundled all-MiniLM-L6-v2) or hf:PATH, `@cls` for CLS pooling")
     g.add_argument("--head", choices=["linear", "mlp"], help="new head (default linear)")
     g.add_argument("--in-chans", type=int, help="input channels of the data when not 3 "
                    "(e.g. 1): the first conv's pretrained filters are adapted, not re-initialised;"

@@ -37,6 +37,8 @@ def run(args: argparse.Namespace) -> int:
     if not data.is_regression and data.classes != model.info.classes:
         raise DataError(f"classes of {args.data} {data.classes} differ from the model's "
                         f"{model.info.classes}")
+    if hasattr(data, "prepare_for"):  # text: tokenise as the model was trained
+        data.prepare_for(model)
     device = resolve_device(args.device)
     pre = Preprocess.from_spec(model.spec, model.info.image_size)
     metrics = evaluate(model.to(device), data, pre, device)

@@ -15,7 +15,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("model", help="run folder, model.safetensors, or an exported .onnx / "
                    "TorchScript .pt file (with its .json sidecar next to it)")
     p.add_argument("inputs", nargs="+", help="image files, folders (searched recursively) and/or "
-                   "CSV files whose first column is an image path")
+                   "CSV files whose first column is an image path; for a text model: .csv "
+                   "(text column, or the first) and .txt (one text per line) files")
     p.add_argument("--top-k", type=int, default=3)
     p.add_argument("--device", default="auto", help="auto (default), cpu, cuda, cuda:N")
     p.add_argument("--batch-size", type=int, default=64)

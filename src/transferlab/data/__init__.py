@@ -4,6 +4,7 @@
   fashion-mnist / mnist-style IDX folder   (Debian's /usr/share/datasets/fashion-mnist by default)
   a folder with one sub-folder per class   (DIR/train + DIR/test when both exist)
   a CSV of path,label                      (TRAIN.csv; a sibling TEST csv via --test-data)
+  a CSV of text,label / a folder of .txt    → TextSet (data/text.py), tokenised per model
 """
 
 from __future__ import annotations
@@ -17,9 +18,12 @@ from transferlab.data.dataset import BadFile, ImageSet
 from transferlab.data.files import load_csv, load_folder
 from transferlab.data.idx import DEBIAN_FASHION_MNIST, is_idx_dir, load_idx
 from transferlab.data.sampling import per_class_sample, stratified_split
+from transferlab.data.text import TextSet
+from transferlab.data.text_files import is_text_source, load_text_split
 from transferlab.errors import DataError
 
-__all__ = ["ImageSet", "BadFile", "load_dataset", "DataSplits", "make_splits", "resolve_data_path"]
+__all__ = ["ImageSet", "TextSet", "BadFile", "load_dataset", "DataSplits", "make_splits",
+           "resolve_data_path"]
 
 ALIASES = {"fashion-mnist": DEBIAN_FASHION_MNIST, "fashion_mnist": DEBIAN_FASHION_MNIST}
 
@@ -40,6 +44,8 @@ def load_dataset(data: str, split: str = "train", image_size: int = 224,
     path = resolve_data_path(data)
     if path.is_dir() and is_idx_dir(path):
         return load_idx(path, split)
+    if is_text_source(path):
+        return load_text_split(path, split, on_bad, task)
     if path.is_dir():
         sub = path / split if (path / "train").is_dir() else None
         if sub is None:
@@ -57,6 +63,12 @@ class DataSplits:
     train: ImageSet
     val: ImageSet | None
     test: ImageSet
+
+    def prepare_for(self, model) -> None:
+        """Let each split adapt to the built model (text: tokenise with its tokenizer)."""
+        for part in (self.train, self.val, self.test):
+            if part is not None and hasattr(part, "prepare_for"):
+                part.prepare_for(model)
 
     def summary(self) -> dict:
         return {

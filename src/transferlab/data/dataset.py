@@ -103,7 +103,7 @@ class ImageSet:
     def fingerprint(self) -> str:
         """Content hash (images, labels, classes): the data part of every cache key."""
         h = hashlib.sha256()
-        h.update(self.images.contiguous().numpy().tobytes())
+        h.update(self.images.cpu().contiguous().numpy().tobytes())
         h.update(self.labels.contiguous().numpy().tobytes())
         h.update("\0".join(self.classes).encode())
         return h.hexdigest()[:32]

@@ -1,0 +1,247 @@
+"""Text sources: a CSV of `text,label` and a folder of .txt files with one sub-folder per class.
+
+A row or file that cannot be used (empty text, missing or unknown label, bytes that are not
+UTF-8) becomes a BadFile named `path:line` with its reason, under the same `--on-bad-file`
+policy as images: skipped and reported (default) or the run stops listing every one.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from pathlib import Path
+
+import torch
+
+from transferlab.data.dataset import BadFile
+from transferlab.data.files import IMAGE_SUFFIXES, _apply_policy
+from transferlab.data.text import TextSet
+from transferlab.errors import DataError
+
+TEXT_HEADERS = ("text", "sentence", "review", "content", "document")
+LABEL_HEADERS = ("label", "class", "category", "target", "y")
+PATH_HEADERS = ("path", "file", "filename", "image")
+SNIFF_BYTES = 1 << 16
+
+
+def undecodable_reason(s: str) -> str | None:
+    """The first undecodable byte (kept as a surrogate by `surrogateescape`), as a reason."""
+    for col, ch in enumerate(s, start=1):
+        if "\udc80" <= ch <= "\udcff":
+            return (f"not valid UTF-8 (byte 0x{ord(ch) - 0xDC00:02x} at column {col}); "
+                    "re-save the file as UTF-8")
+    return None
+
+
+def read_csv_rows(path: Path, limit: int | None = None) -> list[tuple[int, list[str]]]:
+    """(first line number, fields) of each non-blank CSV record; bad bytes survive as
+    surrogates so each row can be judged, and reported, on its own."""
+    with path.open("rb") as f:
+        raw = f.read() if limit is None else f.read(limit)
+    text = raw.decode("utf-8", errors="surrogateescape").removeprefix("\ufeff")
+    reader = csv.reader(io.StringIO(text, newline=""))
+    rows: list[tuple[int, list[str]]] = []
+    start = 1
+    try:
+        for row in reader:
+            if any(f.strip() for f in row):
+                rows.append((start, row))
+            start = reader.line_num + 1
+            if limit is not None and len(rows) >= 50:
+                break
+    except csv.Error as exc:
+        raise DataError(f"{path}:{reader.line_num + 1}: not a readable CSV ({exc}); "
+                        "quote texts that contain commas or line breaks") from exc
+    return rows
+
+
+def _header(row: list[str]) -> tuple[int, int] | None:
+    """(text column, label column) if `row` is a header naming a text column, else None."""
+    cells = [c.strip().lower() for c in row]
+    text_col = next((i for i, c in enumerate(cells) if c in TEXT_HEADERS), None)
+    if text_col is None:
+        return None
+    label_col = next((i for i, c in enumerate(cells) if c in LABEL_HEADERS),
+                     1 if text_col == 0 else 0)
+    return text_col, label_col
+
+
+def is_text_csv(path: Path) -> bool:
+    """A CSV of texts (header `text,...`, or first fields that are not image paths)."""
+    rows = read_csv_rows(path, SNIFF_BYTES)
+    if not rows:
+        return False
+    first = rows[0][1][0].strip().lower()
+    if _header(rows[0][1]) is not None:
+        return True
+    if first in PATH_HEADERS:
+        return False
+    looks_path = sum(_looks_like_path(r[0], path.parent) for _, r in rows)
+    return looks_path * 2 < len(rows)
+
+
+def _looks_like_path(cell: str, base: Path) -> bool:
+    cell = cell.strip()
+    if Path(cell).suffix.lower() in IMAGE_SUFFIXES:
+        return True
+    return bool(cell) and " " not in cell and (base / cell).exists()
+
+
+def _split_row(row: list[str], cols: tuple[int, int] | None) -> tuple[str, str | None]:
+    """(text, label) of a record; an unquoted comma inside a 2-column text is tolerated."""
+    if cols is None or cols == (0, 1):
+        return (",".join(row[:-1]), row[-1]) if len(row) >= 2 else (row[0], None)
+    if cols == (1, 0):
+        return (",".join(row[1:]), row[0]) if len(row) >= 2 else ("", row[0])
+    text_col, label_col = cols
+    text = row[text_col] if text_col < len(row) else ""
+    return text, (row[label_col] if label_col < len(row) else None)
+
+
+def _row_problem(text: str, label: str | None) -> str | None:
+    bad = undecodable_reason(text) or (undecodable_reason(label) if label else None)
+    if bad:
+        return bad
+    if not text.strip():
+        return "empty text"
+    if label is None or not label.strip():
+        return "missing label (rows are text,label)"
+    return None
+
+
+def _label_index(labels: list[str], task: str, classes: list[str] | None,
+                 wheres: list[str], bad: list[BadFile]) -> tuple[list, list[str], list[int]]:
+    """(targets, classes, kept row numbers): unknown classes and non-numbers become BadFiles."""
+    if task == "regression":
+        out, keep = [], []
+        for i, (y, where) in enumerate(zip(labels, wheres)):
+            try:
+                out.append(float(y))
+                keep.append(i)
+            except ValueError:
+                bad.append(BadFile(where, f"target {y!r} is not a number"))
+        return out, [], keep
+    known = list(classes) if classes is not None else sorted(set(labels))
+    index = {c: i for i, c in enumerate(known)}
+    keep = [i for i, y in enumerate(labels) if y in index]
+    for y, where in zip(labels, wheres):
+        if y not in index:
+            bad.append(BadFile(where, f"unknown label {y!r}; expected one of {known}"))
+    return [index[labels[i]] for i in keep], known, keep
+
+
+def _apply_text_policy(bad: list[BadFile], on_bad: str) -> None:
+    _apply_policy([], on_bad)  # validates the policy name
+    if bad and on_bad == "error":
+        listing = "\n".join(f"  {b.path}: {b.reason}" for b in bad)
+        raise DataError(f"{len(bad)} bad text row(s) or file(s):\n{listing}\nFix or remove "
+                        "them, or run with --on-bad-file skip to leave them out.")
+
+
+def _to_textset(texts: list[str], labels: list[str], wheres: list[str], bad: list[BadFile],
+                source: str, task: str, classes: list[str] | None, on_bad: str,
+                max_length: int | None) -> TextSet:
+    targets, known, keep = _label_index(labels, task, classes, wheres, bad)
+    _apply_text_policy(bad, on_bad)
+    if not keep:
+        raise DataError(f"{source}: no usable texts ({len(bad)} bad rows)")
+    dtype = torch.float32 if task == "regression" else torch.int64
+    return TextSet([texts[i] for i in keep], torch.tensor(targets, dtype=dtype), known, source,
+                   bad, [wheres[i] for i in keep], max_length)
+
+
+def load_text_csv(path: str | Path, on_bad: str = "skip", task: str = "classification",
+                  classes: list[str] | None = None, max_length: int | None = None) -> TextSet:
+    """A CSV of `text,label` (header optional; `label,text` or more columns need a header)."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"{path} does not exist")
+    rows = read_csv_rows(path)
+    cols = _header(rows[0][1]) if rows else None
+    if cols is not None:
+        rows = rows[1:]
+    if not rows:
+        raise DataError(f"{path}: no rows; expected `text,label` lines")
+    texts, labels, wheres, bad = [], [], [], []
+    for lineno, row in rows:
+        text, label = _split_row(row, cols)
+        problem = _row_problem(text, label)
+        if problem:
+            bad.append(BadFile(f"{path}:{lineno}", problem))
+            continue
+        texts.append(text.strip())
+        labels.append(label.strip())
+        wheres.append(f"{path}:{lineno}")
+    return _to_textset(texts, labels, wheres, bad, str(path), task, classes, on_bad, max_length)
+
+
+def _read_text_file(f: Path) -> tuple[str | None, BadFile | None]:
+    try:
+        raw = f.read_bytes()
+    except OSError as exc:
+        return None, BadFile(str(f), exc.strerror or str(exc))
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = raw[:exc.start].count(b"\n") + 1
+        return None, BadFile(f"{f}:{line}", f"not valid UTF-8 (byte 0x{raw[exc.start]:02x}); "
+                             "re-save the file as UTF-8")
+    if not text.strip():
+        return None, BadFile(f"{f}:1", "empty text")
+    return text.strip(), None
+
+
+def is_text_folder(root: Path) -> bool:
+    """Holds .txt files and no images (stops at the first image, so image folders cost little)."""
+    found = False
+    for f in root.rglob("*"):
+        suffix = f.suffix.lower()
+        if suffix in IMAGE_SUFFIXES and f.is_file():
+            return False
+        found = found or (suffix == ".txt" and f.is_file())
+    return found
+
+
+def load_text_folder(root: str | Path, on_bad: str = "skip", classes: list[str] | None = None,
+                     max_length: int | None = None) -> TextSet:
+    """root/CLASS/*.txt → TextSet, one text per file; class order is the sorted folder names."""
+    root = Path(root)
+    dirs = sorted(d for d in root.iterdir() if d.is_dir() and not d.name.startswith("."))
+    if len(dirs) < 2:
+        raise DataError(f"{root}: a text folder needs one sub-folder per class (at least 2), "
+                        f"found {len(dirs)}")
+    texts, labels, wheres, bad = [], [], [], []
+    for d in dirs:
+        for f in sorted(p for p in d.rglob("*.txt") if p.is_file()):
+            text, problem = _read_text_file(f)
+            if problem is not None:
+                bad.append(problem)
+                continue
+            texts.append(text)
+            labels.append(d.name)
+            wheres.append(str(f))
+    if not texts and not bad:
+        raise DataError(f"{root}: no .txt files in the class folders")
+    known = classes if classes is not None else [d.name for d in dirs]
+    return _to_textset(texts, labels, wheres, bad, str(root), "classification", known, on_bad,
+                       max_length)
+
+
+def is_text_source(path: Path) -> bool:
+    """A CSV of texts or a folder of .txt files: what `load_dataset` hands to this module."""
+    if path.is_dir():
+        return is_text_folder(path)
+    return path.suffix.lower() == ".csv" and path.is_file() and is_text_csv(path)
+
+
+def load_text_split(path: Path, split: str, on_bad: str = "skip",
+                    task: str = "classification") -> TextSet | None:
+    """Same split rules as images: DIR/train + DIR/test when both exist, else 'train' only."""
+    if path.is_dir() and (path / "train").is_dir():
+        sub = path / split
+        return load_text_folder(sub, on_bad) if sub.is_dir() else None
+    if split != "train":
+        return None
+    if path.is_dir():
+        return load_text_folder(path, on_bad)
+    return load_text_csv(path, on_bad, task)
