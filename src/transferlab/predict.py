@@ -65,14 +65,19 @@ def predict_files(model: TransferModel, inputs: list[str], top_k: int,
     pre = Preprocess.from_spec(model.spec, size)
     unlabelled = ImageSet(images, torch.zeros(len(images), dtype=torch.long), [], "predict")
     logits = predict_logits(model.to(device), unlabelled, pre, device, batch_size)
+    return fill_rows(rows, [i for i, _ in good], logits, model, top_k)
+
+
+def fill_rows(rows: list[dict], where: list[int], logits, model: TransferModel,
+              top_k: int) -> list[dict]:
+    """Write each logit row into `rows[where[k]]`: a value (regression) or top-k class names."""
     if model.info.task == "regression":
-        for (i, _), v in zip(good, logits.squeeze(-1).tolist()):
+        for i, v in zip(where, logits.squeeze(-1).tolist()):
             rows[i]["value"] = v
         return rows
     probs = logits.softmax(-1)
-    k = min(top_k, probs.shape[-1])
-    values, index = probs.topk(k, dim=-1)
-    for (i, _), vs, ix in zip(good, values.tolist(), index.tolist()):
+    values, index = probs.topk(min(top_k, probs.shape[-1]), dim=-1)
+    for i, vs, ix in zip(where, values.tolist(), index.tolist()):
         rows[i]["top"] = [{"label": model.info.classes[j], "prob": v} for v, j in zip(vs, ix)]
     return rows
 

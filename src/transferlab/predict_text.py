@@ -67,6 +67,7 @@ def predict_texts(model: TransferModel, inputs: list[str], top_k: int, device: t
     from transferlab.data.text import TextSet
     from transferlab.data.transforms import Preprocess
     from transferlab.engine.loop import predict_logits
+    from transferlab.predict import fill_rows
 
     rows: list[dict] = []
     good: list[tuple[int, str]] = []
@@ -81,12 +82,4 @@ def predict_texts(model: TransferModel, inputs: list[str], top_k: int, device: t
     texts.prepare_for(model)
     pre = Preprocess.from_spec(model.spec, model.info.image_size)
     logits = predict_logits(model.to(device), texts, pre, device, batch_size)
-    if model.info.task == "regression":
-        for (i, _), v in zip(good, logits.squeeze(-1).tolist()):
-            rows[i]["value"] = v
-        return rows
-    probs = logits.softmax(-1)
-    values, index = probs.topk(min(top_k, probs.shape[-1]), dim=-1)
-    for (i, _), vs, ix in zip(good, values.tolist(), index.tolist()):
-        rows[i]["top"] = [{"label": model.info.classes[j], "prob": v} for v, j in zip(vs, ix)]
-    return rows
+    return fill_rows(rows, [i for i, _ in good], logits, model, top_k)
