@@ -50,7 +50,9 @@ class RunConfig:
     def recipe_overrides(self) -> dict:
         keys = ("image_size", "epochs", "batch_size", "lr", "weight_decay", "label_smoothing",
                 "bn", "freeze_stages", "layer_decay", "patience")
-        return {**self.recipe, **{k: getattr(self, k) for k in keys}}
+        # A flag left unset (None) must not mask the same setting given in the recipe dict.
+        flags = {k: getattr(self, k) for k in keys if getattr(self, k) is not None}
+        return {**self.recipe, **flags}
 
     def to_dict(self) -> dict:
         return asdict(self)

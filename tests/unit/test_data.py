@@ -133,3 +133,19 @@ def test_make_splits_budget_and_held_out_test(image_folder):
     assert splits.val is None  # fewer than 10 per class: no validation split
     test_paths = set(splits.test.paths)
     assert test_paths.isdisjoint(splits.train.paths)
+
+
+@pytest.mark.parametrize(("per_class", "val_per_class"), [(20, None), (30, 3), (100, 10)])
+def test_validation_only_when_it_can_choose_an_epoch(per_class, val_per_class):
+    from transferlab.data.dataset import ImageSet
+
+    labels = torch.arange(4).repeat_interleave(per_class)
+    data = ImageSet(torch.zeros(len(labels), 1, 4, 4, dtype=torch.uint8), labels,
+                    ["a", "b", "c", "d"], "synthetic")
+    test = data.subset(torch.arange(4))
+    splits = make_splits(data, test, per_class=None, val_fraction=0.1, seed=0)
+    if val_per_class is None:  # 2 per class would decide the epoch by coin flips
+        assert splits.val is None and len(splits.train) == len(data)
+    else:
+        assert set(splits.val.class_counts().values()) == {val_per_class}
+        assert len(splits.train) + len(splits.val) == len(data)

@@ -19,7 +19,9 @@ def add_data_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--per-class", type=int, help="labelled images per class to train on "
                    "(few-shot budget, seeded and stratified; default 100; 0 = all)")
     g.add_argument("--val-fraction", type=float, help="share of the budget held out for "
-                   "validation / best-epoch selection (default 0.1; classes under 10 images: none)")
+                   "validation / best-epoch selection (default 0.1; none when that gives a class "
+                   "under 3 images: too few to choose an epoch, so all train and the last "
+                   "epoch is kept)")
     g.add_argument("--max-test", type=int, help="evaluate on a seeded random subset of this "
                    "many test images (default: all)")
     g.add_argument("--task", choices=["classification", "regression"],

@@ -78,6 +78,23 @@ class DataSplits:
         }
 
 
+MIN_VAL_PER_CLASS = 3
+
+
+def _val_is_informative(pool: ImageSet, val_fraction: float) -> bool:
+    """Hold out validation only where it can tell epochs apart.
+
+    One validation image per class (10 per class at the default 10%) moves in steps of a whole
+    class: best-epoch selection then picks the first epoch that happens to get them right, often
+    a half-trained one, and the held-out images are lost to training. Under MIN_VAL_PER_CLASS
+    the whole budget trains and the run keeps its final weights (the cosine schedule's end).
+    """
+    if pool.is_regression:
+        return len(pool) >= 10
+    smallest = min(pool.class_counts().values())
+    return round(smallest * val_fraction) >= MIN_VAL_PER_CLASS
+
+
 def make_splits(full_train: ImageSet, test: ImageSet | None, per_class: int | None,
                 val_fraction: float, seed: int, test_fraction: float = 0.2) -> DataSplits:
     """Budget → train/val (val comes out of the labelled budget), and a test set.
@@ -92,8 +109,7 @@ def make_splits(full_train: ImageSet, test: ImageSet | None, per_class: int | No
     if per_class is not None and not pool.is_regression:
         pool = pool.subset(per_class_sample(pool.labels, per_class, seed))
     val = None
-    smallest = min(pool.class_counts().values()) if not pool.is_regression else len(pool)
-    if val_fraction > 0 and smallest >= 10:
+    if val_fraction > 0 and _val_is_informative(pool, val_fraction):
         rest, held = stratified_split(pool.labels, val_fraction, seed + 2)
         pool, val = pool.subset(rest), pool.subset(held)
     if len(pool) == 0:

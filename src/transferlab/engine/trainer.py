@@ -194,14 +194,7 @@ class Trainer:
             m = evaluate(self.model, self.splits.val, self.pre, self.device, desc="validate",
                          sharded=True)
             row["val"] = {k: v for k, v in m.items() if not isinstance(v, list)}
-            score = headline(m)
-            if self.progress.best_metric is None or score > self.progress.best_metric:
-                self.progress.best_metric = score
-                self.progress.bad_epochs = 0
-                self.best_state = {k: v.detach().cpu().clone().contiguous()
-                                   for k, v in self.model.state_dict().items()}
-            else:
-                self.progress.bad_epochs += 1
+            self._select_best(headline(m))
         row.update(extra or {})
         self._tick()
         row["seconds"] = round(self.progress.train_seconds, 2)
@@ -212,6 +205,23 @@ class Trainer:
         self.log(json.dumps(_short(row)))
         patience = self.recipe.patience
         return bool(patience and self.progress.bad_epochs >= patience)
+
+    def _select_best(self, score: float) -> None:
+        """Keep the best validation epoch; a tie goes to the later one but is no gain.
+
+        Validation accuracy moves in coarse steps on small sets, so ties are common: the later
+        epoch of a tie has trained longer at a lower LR, while early stopping still counts it
+        as an epoch without improvement.
+        """
+        best = self.progress.best_metric
+        if best is None or score >= best:
+            self.best_state = {k: v.detach().cpu().clone().contiguous()
+                               for k, v in self.model.state_dict().items()}
+        if best is None or score > best:
+            self.progress.best_metric = score
+            self.progress.bad_epochs = 0
+        else:
+            self.progress.bad_epochs += 1
 
     def _checkpoint(self, optimizer) -> None:
         if self.ckpt_dir is None or not dist.is_main():
