@@ -53,8 +53,12 @@ def auto_recipe(n_train: int, spec: WeightsSpec, source_size: int,
         batch = 256 if device.type == "cuda" else 128
     target_steps = 400 if n_train < 20_000 else 1_200
     epochs = int(min(50, max(5, math.ceil(target_steps * batch / max(n_train, 1)))))
+    # One LR for backbone and head, as BiT does: small grayscale targets sit far from ImageNet
+    # and the backbone has to move. bench/recipe_bench.py on Fashion-MNIST (3 seeds) measured
+    # backbone x0.1 / x0.3 / x1.0 at 10 per class: 0.703 / 0.729 / 0.738; at 100: 0.806 / - /
+    # 0.819. Discriminative LRs stay available (--layer-decay, recipe backbone_lr_mult).
     recipe = Recipe(image_size=size, epochs=epochs, batch_size=batch,
-                    lr=1e-3 * math.sqrt(batch / 64))
+                    lr=1e-3 * math.sqrt(batch / 64), backbone_lr_mult=1.0)
     return _override(recipe, overrides)
 
 
