@@ -88,6 +88,8 @@ def _gradual(r: Recipe, num_stages: int) -> list[Phase]:
     for i in range(1, steps + 1):
         frozen = max(0, num_stages - round(i * num_stages / steps))
         epochs = per if i < steps else max(1, r.epochs - per * steps)
+        # ULMFiT's discriminative LRs: newly thawed stages train at most at a tenth of the
+        # head's LR (a full LR on freshly unfrozen stages diverges on tiny data).
         phases.append(Phase(f"gradual-{i}", "train", epochs, frozen, r.lr,
-                            r.backbone_lr_mult, r.layer_decay, r.bn))
+                            min(r.backbone_lr_mult, 0.1), r.layer_decay, r.bn))
     return phases
