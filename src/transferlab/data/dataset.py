@@ -23,8 +23,44 @@ class BadFile:
     reason: str
 
 
+class Labelled:
+    """Label bookkeeping every data type shares (ImageSet, TextSet): what differs between them
+    is only the inputs, so sizes, class counts, label hashing and bad-file reports live here."""
+
+    labels: torch.Tensor  # int64 class indices, or float32 targets for regression
+    classes: list[str]
+    skipped: list[BadFile]
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    @property
+    def is_regression(self) -> bool:
+        return self.labels.is_floating_point()
+
+    @property
+    def num_classes(self) -> int:
+        return 1 if self.is_regression else len(self.classes)
+
+    def class_counts(self) -> dict[str, int]:
+        if self.is_regression:
+            return {}
+        counts = torch.bincount(self.labels, minlength=len(self.classes)).tolist()
+        return dict(zip(self.classes, counts))
+
+    def _hash_labels(self, h: hashlib._Hash) -> None:
+        """The label part of a data type's fingerprint (labels, then class names)."""
+        h.update(self.labels.contiguous().numpy().tobytes())
+        h.update("\0".join(self.classes).encode())
+
+    def _label_summary(self) -> dict:
+        return {"classes": self.classes, "class_counts": self.class_counts(),
+                "skipped": len(self.skipped),
+                "skipped_files": [{"path": b.path, "reason": b.reason} for b in self.skipped]}
+
+
 @dataclass
-class ImageSet:
+class ImageSet(Labelled):
     images: torch.Tensor  # uint8 (N, C, H, W)
     labels: torch.Tensor  # int64 class indices, or float32 targets for regression
     classes: list[str]
@@ -38,17 +74,6 @@ class ImageSet:
         if len(self.images) != len(self.labels):
             raise DataError(
                 f"{self.source}: {len(self.images)} images but {len(self.labels)} labels")
-
-    def __len__(self) -> int:
-        return len(self.labels)
-
-    @property
-    def is_regression(self) -> bool:
-        return self.labels.is_floating_point()
-
-    @property
-    def num_classes(self) -> int:
-        return 1 if self.is_regression else len(self.classes)
 
     def subset(self, index: torch.Tensor) -> ImageSet:
         paths = [self.paths[i] for i in index.tolist()] if self.paths is not None else None
@@ -94,18 +119,11 @@ class ImageSet:
         return (f"{size_mb:.0f} MB of images exceed {budget:.0%} of free {device} memory: "
                 "pinned host memory, copied per batch")
 
-    def class_counts(self) -> dict[str, int]:
-        if self.is_regression:
-            return {}
-        counts = torch.bincount(self.labels, minlength=len(self.classes)).tolist()
-        return dict(zip(self.classes, counts))
-
     def fingerprint(self) -> str:
         """Content hash (images, labels, classes): the data part of every cache key."""
         h = hashlib.sha256()
         h.update(self.images.cpu().contiguous().numpy().tobytes())
-        h.update(self.labels.contiguous().numpy().tobytes())
-        h.update("\0".join(self.classes).encode())
+        self._hash_labels(h)
         return h.hexdigest()[:32]
 
     def summary(self) -> dict:
@@ -113,8 +131,5 @@ class ImageSet:
             "source": self.source,
             "images": len(self),
             "image_shape": list(self.images.shape[1:]),
-            "classes": self.classes,
-            "class_counts": self.class_counts(),
-            "skipped": len(self.skipped),
-            "skipped_files": [{"path": b.path, "reason": b.reason} for b in self.skipped],
+            **self._label_summary(),
         }

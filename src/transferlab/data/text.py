@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 import torch
 
-from transferlab.data.dataset import BadFile
+from transferlab.data.dataset import BadFile, Labelled
 from transferlab.errors import ConfigError, DataError
 
 
@@ -28,7 +28,7 @@ class TokenBatch(dict):
 
 
 @dataclass
-class TextSet:
+class TextSet(Labelled):
     texts: list[str]
     labels: torch.Tensor  # int64 class indices, or float32 targets for regression
     classes: list[str]
@@ -44,17 +44,6 @@ class TextSet:
         if len(self.texts) != len(self.labels):
             raise DataError(f"{self.source}: {len(self.texts)} texts but {len(self.labels)} "
                             "labels")
-
-    def __len__(self) -> int:
-        return len(self.labels)
-
-    @property
-    def is_regression(self) -> bool:
-        return self.labels.is_floating_point()
-
-    @property
-    def num_classes(self) -> int:
-        return 1 if self.is_regression else len(self.classes)
 
     @property
     def source_size(self) -> int:
@@ -127,20 +116,13 @@ class TextSet:
         self.attention_mask = self.attention_mask.to(device)
         return f"{len(self)} texts x {self.input_ids.shape[1]} tokens on {device}"
 
-    def class_counts(self) -> dict[str, int]:
-        if self.is_regression:
-            return {}
-        counts = torch.bincount(self.labels, minlength=len(self.classes)).tolist()
-        return dict(zip(self.classes, counts))
-
     def fingerprint(self) -> str:
         """Content hash (texts, labels, classes) plus how they were tokenised and pooled:
         feature caches key on it, and the same texts give other features under another
         tokenizer, length or pooling."""
         h = hashlib.sha256()
         h.update("\0".join(self.texts).encode("utf-8", "surrogatepass"))
-        h.update(self.labels.contiguous().numpy().tobytes())
-        h.update("\0".join(self.classes).encode())
+        self._hash_labels(h)
         h.update(self.token_key.encode())
         return h.hexdigest()[:32]
 
@@ -149,8 +131,5 @@ class TextSet:
             "source": self.source,
             "texts": len(self),
             "max_tokens": self.source_size or None,
-            "classes": self.classes,
-            "class_counts": self.class_counts(),
-            "skipped": len(self.skipped),
-            "skipped_files": [{"path": b.path, "reason": b.reason} for b in self.skipped],
+            **self._label_summary(),
         }
