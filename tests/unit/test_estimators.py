@@ -108,3 +108,16 @@ def test_bad_inputs_raise_data_errors(rng):
         knn_accuracy(rng.normal(size=(3, 2)), np.array([0, 0, 1]))
     with pytest.raises(DataError, match="classification"):
         leep(np.full((2, 2), 0.5), np.array([0.5, 1.5]))
+
+
+def test_logme_survives_features_that_fit_the_labels_exactly(rng):
+    """Saturated ReLU6 channels can be exact class indicators (seen on a fine-tuned
+    EfficientNet): the residual reaches zero and the noise precision beta runs off to infinity.
+    beta**2 overflowed there (OverflowError); the evidence must stay finite and rank first."""
+    labels = np.repeat(np.arange(3), 30)
+    exact = np.column_stack([6.0 * np.eye(3)[labels], rng.normal(size=(90, 2))])
+    noisy = exact + rng.normal(size=exact.shape)
+    evidences = logme_evidence(exact, np.eye(3)[labels])
+    assert all(np.isfinite(e.log_evidence) and np.isfinite(e.beta) for e in evidences)
+    assert np.isfinite(logme(exact, labels))
+    assert logme(exact, labels) > logme(noisy, labels)

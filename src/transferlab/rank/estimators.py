@@ -37,6 +37,7 @@ __all__ = ["Evidence", "logme", "logme_evidence", "leep", "knn_accuracy",
 
 LOGME_MAX_ITER = 100
 LOGME_TOL = 1e-12
+RESIDUAL_FLOOR = 1e-12  # relative to ||y||^2
 SMALL_PROBLEM = 4_000_000  # N * D below which BLAS runs single-threaded
 
 
@@ -96,29 +97,40 @@ def _evidence_from_spectrum(spec: _SpectralFeatures, y: np.ndarray) -> Evidence:
     z = spec.u.T @ y
     z2 = z * z
     outside = max(float(y @ y - z2.sum()), 0.0)  # part of y no linear model on F can explain
+    # With N <= D the data can be fit exactly: the residual goes to 0 and beta would grow
+    # without bound (to inf, or 0/0) while the evidence converges. A residual floor far below
+    # any real noise keeps beta finite without moving the optimum measurably.
+    floor = RESIDUAL_FLOOR * max(float(y @ y), np.finfo(np.float64).tiny)
     alpha, beta, iterations = 1.0, 1.0, 0
     evidence = _log_evidence(n, d, sigma, z2, outside, alpha, beta)
     while iterations < LOGME_MAX_ITER:
         iterations += 1
-        denom = alpha + beta * sigma
-        gamma = float((beta * sigma / denom).sum())
-        m2 = float((beta**2 * sigma * z2 / denom**2).sum())
-        res2 = float((alpha**2 * z2 / denom**2).sum()) + outside
-        alpha, beta = gamma / max(m2, 1e-300), (n - gamma) / max(res2, 1e-300)
+        m2, res2, gamma = _posterior_terms(sigma, z2, outside, alpha, beta)
+        alpha = gamma / max(m2, np.finfo(np.float64).tiny)
+        beta = max(n - gamma, RESIDUAL_FLOOR) / max(res2, floor)
         previous, evidence = evidence, _log_evidence(n, d, sigma, z2, outside, alpha, beta)
-        # With N <= D the data can be fit exactly and beta grows without bound while the
-        # evidence converges, so stop on the evidence, not on beta.
+        # stop on the evidence, not on beta (see above)
         if abs(evidence - previous) <= LOGME_TOL * max(1.0, abs(evidence)):
             break
     return Evidence(evidence, alpha, beta, iterations)
+
+
+def _posterior_terms(sigma: np.ndarray, z2: np.ndarray, outside: float, alpha: float,
+                     beta: float) -> tuple[float, float, float]:
+    """m^T m, ||y - F m||^2 and gamma; written with beta/denom and alpha/denom (both bounded)
+    so a large beta cannot overflow, as beta**2 did on features that fit the labels exactly."""
+    denom = alpha + beta * sigma
+    shrink_w, shrink_r = beta / denom, alpha / denom
+    m2 = float((sigma * z2 * shrink_w**2).sum())
+    res2 = float((z2 * shrink_r**2).sum()) + outside
+    return m2, res2, float((sigma * shrink_w).sum())
 
 
 def _log_evidence(n: int, d: int, sigma: np.ndarray, z2: np.ndarray, outside: float,
                   alpha: float, beta: float) -> float:
     """log p(y | F, alpha, beta) of y = F w + noise, w ~ N(0, I/alpha), noise ~ N(0, I/beta)."""
     denom = alpha + beta * sigma
-    m2 = float((beta**2 * sigma * z2 / denom**2).sum())
-    res2 = float((alpha**2 * z2 / denom**2).sum()) + outside
+    m2, res2, _ = _posterior_terms(sigma, z2, outside, alpha, beta)
     # log|alpha I + beta F^T F|: the D - rank eigenvalues outside F's row space are just alpha
     logdet = float(np.log(denom).sum()) + (d - sigma.size) * math.log(alpha)
     return (d / 2 * math.log(alpha) + n / 2 * math.log(beta) - n / 2 * math.log(2 * math.pi)
