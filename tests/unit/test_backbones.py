@@ -99,3 +99,33 @@ def test_pickle_that_is_not_weights_only_is_refused(tmp_path):
     path.write_bytes(pickle.dumps(Evil()))
     with pytest.raises(WeightsError, match="weights_only"):
         create_backbone(str(path), arch="efficientnet_lite0")
+
+
+@pytest.mark.parametrize("head, dropout", [("linear", 0.0), ("linear", 0.2), ("mlp", 0.0)])
+def test_transferlab_model_as_backbone_keeps_its_trained_head_as_source_head(tmp_path, head,
+                                                                             dropout):
+    """A model trained with transferlab has a source task (its classes): LEEP scores it by
+    that head, so the head must come back exactly, not as a random classifier."""
+    from transferlab.model import build_model
+    from transferlab.rank.ranking import has_source_head
+
+    torch.manual_seed(0)
+    model = build_model("efficientnet_lite0", ["a", "b", "c"], pretrained=False, head=head,
+                        dropout=dropout).eval()
+    model.save(tmp_path / "model.safetensors")
+    loaded = create_backbone(str(tmp_path)).eval()
+    x = torch.randn(2, 3, 64, 64)
+    assert loaded.spec.labels == ("a", "b", "c") and has_source_head(loaded)
+    assert torch.allclose(loaded.forward_source(x), model(x), atol=1e-5)
+
+
+def test_plain_state_dict_has_no_source_head(tmp_path):
+    from safetensors.torch import save_file
+
+    from transferlab.rank.ranking import has_source_head
+
+    src = create_backbone("efficientnet_lite0", pretrained=False)
+    path = tmp_path / "weights.safetensors"
+    save_file({k: v.contiguous() for k, v in src.net.state_dict().items()}, str(path))
+    loaded = create_backbone(str(path), arch="efficientnet_lite0")
+    assert loaded.source_head is None and not has_source_head(loaded)

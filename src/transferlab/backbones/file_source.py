@@ -11,9 +11,11 @@ from pathlib import Path
 
 import torch
 from safetensors import safe_open
+from torch import nn
 
 from transferlab.backbones.timm_source import TimmBackbone, create_timm
-from transferlab.errors import WeightsError
+from transferlab.errors import ConfigError, WeightsError
+from transferlab.heads import create_head
 from transferlab.weights import WeightsSpec, sha256_file
 
 MODEL_FILE = "model.safetensors"
@@ -49,6 +51,23 @@ def read_state_dict(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, str]
     )
 
 
+def own_head(tensors: dict[str, torch.Tensor], info: dict, num_features: int) -> nn.Module | None:
+    """The classifier a transferlab model was trained with, for its source task (LEEP scores a
+    transferlab-pretrained backbone by it); None when it is not a classifier or does not load."""
+    head_t = {k[len("head."):]: v for k, v in tensors.items() if k.startswith("head.")}
+    classes = info.get("classes") or []
+    if not head_t or not classes or info.get("task", "classification") != "classification":
+        return None
+    for dropout in (0.0, 0.1):  # a linear head with dropout keeps its Linear at index 1
+        head = create_head(info.get("head", "linear"), num_features, len(classes), dropout)
+        try:
+            head.load_state_dict(head_t)
+        except (RuntimeError, ConfigError):
+            continue
+        return head.eval()
+    return None
+
+
 def create_from_file(path: str | Path, arch: str | None = None) -> TimmBackbone:
     """A backbone from a run folder, a transferlab model file, or a state dict plus `arch`."""
     path = Path(path)
@@ -64,8 +83,12 @@ def create_from_file(path: str | Path, arch: str | None = None) -> TimmBackbone:
             "(a timm architecture such as efficientnet_lite0 or resnet18)"
         )
     backbone = create_timm(arch, pretrained=False)
+    # The random classifier timm built is no source head; a transferlab model's trained head is.
+    backbone._source_head = []
     prefix = "backbone.net."
     if any(k.startswith(prefix) for k in tensors):  # a whole TransferModel: keep the backbone
+        head = own_head(tensors, info, backbone.num_features)
+        backbone._source_head = [head] if head is not None else []
         tensors = {k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)}
     dropped = sorted(k for k in tensors if k not in backbone.net.state_dict())
     kept = {k: v for k, v in tensors.items() if k not in dropped}

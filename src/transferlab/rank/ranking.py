@@ -114,13 +114,12 @@ def build_candidate(name: str, seed: int = 0) -> Backbone:
 
 
 def has_source_head(backbone: Backbone) -> bool:
-    """True when the source head is the pretrained task's own classifier (LEEP needs that).
+    """True when the backbone carries its source task's own classifier (LEEP needs that): an
+    ImageNet head, or the trained head of a transferlab model used as a backbone.
 
-    Random-init backbones and weights loaded from a file (a transferlab run, a plain state dict)
-    carry a freshly initialised head, whose probabilities would make LEEP meaningless.
-    """
-    return (backbone.source_head is not None and backbone.spec.pretrained
-            and not backbone.spec.source.startswith("file:"))
+    Random-init backbones and plain state dicts have none (their heads would be random, and
+    LEEP on random probabilities meaningless)."""
+    return backbone.source_head is not None and backbone.spec.pretrained
 
 
 @torch.inference_mode()
