@@ -106,8 +106,11 @@ def _evidence_from_spectrum(spec: _SpectralFeatures, y: np.ndarray) -> Evidence:
     while iterations < LOGME_MAX_ITER:
         iterations += 1
         m2, res2, gamma = _posterior_terms(sigma, z2, outside, alpha, beta)
+        # N - gamma summed from its positive parts: as a difference it rounds to 0 (or below)
+        # when gamma nears N, which zeroed beta in exactly the case the floor is for.
+        slack = (n - sigma.size) + float((alpha / (alpha + beta * sigma)).sum())
         alpha = gamma / max(m2, np.finfo(np.float64).tiny)
-        beta = max(n - gamma, RESIDUAL_FLOOR) / max(res2, floor)
+        beta = slack / max(res2, floor)
         previous, evidence = evidence, _log_evidence(n, d, sigma, z2, outside, alpha, beta)
         # stop on the evidence, not on beta (see above)
         if abs(evidence - previous) <= LOGME_TOL * max(1.0, abs(evidence)):
