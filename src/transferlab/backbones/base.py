@@ -43,11 +43,16 @@ class Backbone(nn.Module):
         self.num_features = num_features
         # The source task's classifier is kept out of the forward path but available (LEEP,
         # sanity checks that the weights are real). It is not part of the transferred model.
-        self._source_head = [source_head] if source_head is not None else []
+        self.set_source_head(source_head)
 
     @property
     def source_head(self) -> nn.Module | None:
         return self._source_head[0] if self._source_head else None
+
+    def set_source_head(self, head: nn.Module | None) -> None:
+        """Replace (or, with None, drop) the source classifier. A method, not a property
+        setter: nn.Module.__setattr__ would register the head as a submodule of the backbone."""
+        self._source_head = [head] if head is not None else []
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x)

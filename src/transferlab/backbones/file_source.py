@@ -83,12 +83,12 @@ def create_from_file(path: str | Path, arch: str | None = None) -> TimmBackbone:
             "(a timm architecture such as efficientnet_lite0 or resnet18)"
         )
     backbone = create_timm(arch, pretrained=False)
-    # The random classifier timm built is no source head; a transferlab model's trained head is.
-    backbone._source_head = []
     prefix = "backbone.net."
-    if any(k.startswith(prefix) for k in tensors):  # a whole TransferModel: keep the backbone
-        head = own_head(tensors, info, backbone.num_features)
-        backbone._source_head = [head] if head is not None else []
+    whole_model = any(k.startswith(prefix) for k in tensors)
+    # The random classifier timm built is no source head; a transferlab model's trained head is.
+    backbone.set_source_head(own_head(tensors, info, backbone.num_features)
+                             if whole_model else None)
+    if whole_model:  # a whole TransferModel: keep the backbone
         tensors = {k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)}
     dropped = sorted(k for k in tensors if k not in backbone.net.state_dict())
     kept = {k: v for k, v in tensors.items() if k not in dropped}
