@@ -141,20 +141,20 @@ def ground_truth(cfg: RunConfig, names: list[str], seeds: int, splits, out: Path
     return {n: {int(s): r for s, r in truth[n].items() if int(s) < seeds} for n in names}
 
 
-def mean_accuracy(truth: dict) -> dict[str, float]:
-    return {n: statistics.fmean(r["accuracy"] for r in runs.values())
-            for n, runs in truth.items()}
+def seed_stats(truth: dict) -> dict[str, tuple[float, float, int]]:
+    """Per candidate: (mean accuracy, standard deviation over seeds or NaN for one, seeds)."""
+    stats = {}
+    for name, runs in truth.items():
+        acc = [r["accuracy"] for r in runs.values()]
+        sd = statistics.stdev(acc) if len(acc) > 1 else float("nan")
+        stats[name] = (statistics.fmean(acc), sd, len(acc))
+    return stats
 
 
-def separated_pairs(truth: dict) -> tuple[int, int]:
+def separated_pairs(stats: dict[str, tuple[float, float, int]]) -> tuple[int, int]:
     """Candidate pairs whose mean accuracies differ by more than 2 standard errors of the
     difference (seed spread), out of all pairs: how much order the truth itself has."""
-    names = list(truth)
-    stats = {}
-    for n in names:
-        acc = [r["accuracy"] for r in truth[n].values()]
-        sd = statistics.stdev(acc) if len(acc) > 1 else float("nan")
-        stats[n] = (statistics.fmean(acc), sd, len(acc))
+    names = list(stats)
     resolved = total = 0
     for i, a in enumerate(names):
         for b in names[i + 1:]:
@@ -176,20 +176,19 @@ def correlations(report: RankingReport, accuracy: dict[str, float]) -> dict[str,
     return taus
 
 
-def print_results(report: RankingReport, truth: dict, taus: dict) -> None:
-    accuracy = mean_accuracy(truth)
+def print_results(report: RankingReport, truth: dict, stats: dict, taus: dict) -> None:
     print(report.table())
     width = max(len(r.backbone) for r in report.rows) + 2
     print(f"\n{'backbone':<{width}}{'fine-tune acc (mean ± sd, per seed)':<44}{'rank s':<9}"
           f"{'fine-tune s':<13}ratio")
-    for r in sorted(report.rows, key=lambda r: -accuracy[r.backbone]):
-        acc = [x["accuracy"] for x in truth[r.backbone].values()]
-        sd = statistics.stdev(acc) if len(acc) > 1 else 0.0
-        cell = f"{accuracy[r.backbone]:.4f} ± {sd:.4f} ({' '.join(f'{a:.4f}' for a in acc)})"
+    for r in sorted(report.rows, key=lambda r: -stats[r.backbone][0]):
+        mean, sd, _ = stats[r.backbone]
+        acc = " ".join(f"{x['accuracy']:.4f}" for x in truth[r.backbone].values())
+        cell = f"{mean:.4f} ± {sd if sd == sd else 0.0:.4f} ({acc})"
         rank_s = sum(r.seconds.values())
         ft_s = statistics.fmean(x["seconds"] for x in truth[r.backbone].values())
         print(f"{r.backbone:<{width}}{cell:<44}{rank_s:<9.2f}{ft_s:<13.1f}{rank_s / ft_s:.3f}")
-    resolved, total = separated_pairs(truth)
+    resolved, total = separated_pairs(stats)
     print(f"\nthe fine-tunes separate {resolved} of {total} candidate pairs by more than 2 "
           f"standard errors of their seed spread")
     print("Kendall's tau (estimator vs mean fine-tuned accuracy; n/a = fewer than 2 scored, "
@@ -214,14 +213,16 @@ def main(argv: list[str] | None = None) -> int:
                             use_cache=False)
     rank_total = time.perf_counter() - t0
     truth = ground_truth(cfg, names, args.seeds, splits, out)
-    taus = correlations(report, mean_accuracy(truth))
-    print_results(report, truth, taus)
+    stats = seed_stats(truth)
+    accuracy = {name: mean for name, (mean, _, _) in stats.items()}
+    taus = correlations(report, accuracy)
+    print_results(report, truth, stats, taus)
     one_ft = statistics.fmean(r["seconds"] for runs in truth.values() for r in runs.values())
     print(f"\nranking all {len(names)}: {rank_total:.1f}s = {rank_total / one_ft:.3f} of one "
           f"fine-tune ({one_ft:.1f}s on average)")
     (out / "rank_bench.json").write_text(json.dumps(
         {"args": vars(args), "ranking": report.to_dict(), "ground_truth": truth,
-         "accuracy": mean_accuracy(truth), "ranking_seconds": rank_total,
+         "accuracy": accuracy, "ranking_seconds": rank_total,
          "kendall_tau": taus}, indent=2))
     print(f"results: {out / 'rank_bench.json'}")
     return 0
