@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from transferlab.backbones.hf_source import is_text_spec
 from transferlab.config import RunConfig, write_yaml
 from transferlab.data import DataSplits, ImageSet, load_dataset, make_splits
 from transferlab.data.transforms import Preprocess
@@ -103,7 +104,10 @@ def run_strategy(cfg: RunConfig, strategy: str, splits: DataSplits, run_dir: Pat
     model.info.image_size = recipe.image_size
     phases = phases_for(strategy, recipe, len(model.stage_groups()))
     init = "pretrained" if model.spec.pretrained else "random init"
-    log(f"[{strategy}] {model.spec.architecture} ({init}) at {recipe.image_size}px, "
+    # a text run's input size is the token cap prepare_for chose, not the recipe's image size
+    size = (f"{model.info.extra.get('max_length')} tokens" if is_text_spec(model.spec)
+            else f"{recipe.image_size}px")
+    log(f"[{strategy}] {model.spec.architecture} ({init}) at {size}, "
         f"{len(phases)} phase(s), batch {recipe.batch_size}")
     trainer = Trainer(model, splits, recipe, phases, device, cfg.seed, run_dir / "checkpoint",
                       log=log, history_path=run_dir / "history.jsonl")

@@ -117,8 +117,10 @@ def _round_trip(run_dir: Path, result, text_splits, tmp_path: Path) -> None:
 
 def test_finetune_loss_falls_and_round_trips(text_splits, tiny_bert, tmp_path):
     run_dir = tmp_path / "finetune"
+    lines: list[str] = []
     result = run_strategy(_cfg(tmp_path, backbone=tiny_bert, epochs=3, batch_size=8, lr=3e-3),
-                          "finetune", text_splits, run_dir, log=lambda *_: None)
+                          "finetune", text_splits, run_dir, log=lines.append)
+    assert "at 32 tokens" in lines[0] and "px" not in lines[0]  # the unit a text run trains at
     losses = [r["train_loss"] for r in _history(run_dir)]
     assert losses[-1] < losses[0], losses
     assert load_model_info(run_dir)["backbone"] == tiny_bert
