@@ -1,0 +1,143 @@
+"""Would a fine-tuning-aware proxy rank the backbones better? A diagnostic for issue 6.
+
+The frozen-feature estimators of `transferlab rank` put EfficientNet-Lite0 at or above Lite1 and
+Lite2 on Fashion-MNIST at 100 images per class, while fine-tuning every layer puts Lite0 last of
+the three (bench/rank_bench.py). This script tests the obvious fix: let the top of each network
+adapt. It caches the activations that enter the last `--stages` stage groups, then trains
+those stages, the 1x1 conv head and a new linear head on the labelled sample with the auto
+recipe's optimiser settings, and reports the 5-fold cross-validated accuracy per candidate,
+with Kendall's tau against a rank-bench folder's fine-tuned accuracies.
+
+It is a diagnostic, not an estimator: tuning even one stage this way costs a third to a half
+of a fine-tune per candidate (measured in docs/RANKING.md), far over the ranking budget (10%).
+If even this proxy orders the candidates like the frozen features do, the gap comes from the
+early layers adapting, which no cheap proxy on the top of the network can see.
+
+Timm EfficientNet family only (conv_stem, bn1, blocks, conv_head, bn2).
+
+    OMP_NUM_THREADS=1 python bench/rank_top_tune.py --bench runs/bench-rank/rank-bench-DATE
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import statistics
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from scipy.stats import kendalltau
+from sklearn.model_selection import StratifiedKFold
+from torch import nn
+
+from transferlab.config import RunConfig
+from transferlab.data.transforms import Preprocess
+from transferlab.rank.ranking import build_candidate
+from transferlab.recipe import auto_recipe
+from transferlab.runner import prepare_data
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--bench", required=True,
+                   help="a bench/rank_bench.py folder: its source-run candidate and its "
+                        "ground_truth.json (the fine-tuned accuracies to compare with)")
+    p.add_argument("--data", default="fashion-mnist")
+    p.add_argument("--per-class", type=int, default=100)
+    p.add_argument("--image-size", type=int, default=64)
+    p.add_argument("--seed", type=int, default=0, help="seed of the labelled sample")
+    p.add_argument("--stages", type=int, default=1, help="last stage groups that adapt")
+    p.add_argument("--folds", type=int, default=5)
+    return p.parse_args(argv)
+
+
+@torch.inference_mode()
+def stem_activations(net: nn.Module, images: torch.Tensor, stages: int) -> torch.Tensor:
+    """What enters the last `stages` blocks: computed once, the frozen part never re-runs."""
+    out = []
+    for i in range(0, len(images), 256):
+        h = net.bn1(net.conv_stem(images[i:i + 256]))
+        for block in net.blocks[: len(net.blocks) - stages]:
+            h = block(h)
+        out.append(h)
+    return torch.cat(out)
+
+
+def trainable_top(net: nn.Module, stages: int, num_classes: int) -> nn.Sequential:
+    """A copy of the last stages + conv head, pooled, with a new linear head; BN stays frozen
+    as the fine-tune recipe keeps it."""
+    top = nn.Sequential(*copy.deepcopy(list(net.blocks[len(net.blocks) - stages:])),
+                        copy.deepcopy(net.conv_head), copy.deepcopy(net.bn2),
+                        nn.AdaptiveAvgPool2d(1), nn.Flatten(),
+                        nn.Linear(net.num_features, num_classes))
+    top.train()
+    for m in top.modules():
+        if isinstance(m, nn.BatchNorm2d):
+            m.eval()
+    return top
+
+
+def cv_accuracy(net: nn.Module, acts: torch.Tensor, labels: torch.Tensor, stages: int,
+                recipe, folds: int, seed: int) -> float:
+    """Held-out accuracy over `folds` folds, each image held out once."""
+    correct = 0
+    split = StratifiedKFold(folds, shuffle=True, random_state=seed)
+    for train_idx, test_idx in split.split(np.zeros(len(labels)), labels.numpy()):
+        top = trainable_top(net, stages, int(labels.max()) + 1)
+        opt = torch.optim.AdamW(top.parameters(), lr=recipe.lr,
+                                weight_decay=recipe.weight_decay)
+        batches = -(-len(train_idx) // recipe.batch_size)
+        sched = torch.optim.lr_scheduler.OneCycleLR(
+            opt, max_lr=recipe.lr, total_steps=recipe.epochs * batches,
+            pct_start=recipe.warmup_frac)
+        g = torch.Generator().manual_seed(seed)
+        train_idx = torch.as_tensor(train_idx)
+        for _ in range(recipe.epochs):
+            order = train_idx[torch.randperm(len(train_idx), generator=g)]
+            for j in range(0, len(order), recipe.batch_size):
+                idx = order[j:j + recipe.batch_size]
+                loss = nn.functional.cross_entropy(top(acts[idx]), labels[idx],
+                                                   label_smoothing=recipe.label_smoothing)
+                opt.zero_grad()
+                loss.backward()
+                opt.step()
+                sched.step()
+        top.eval()
+        with torch.no_grad():
+            test_idx = torch.as_tensor(test_idx)
+            correct += int((top(acts[test_idx]).argmax(1) == labels[test_idx]).sum())
+    return correct / len(labels)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    bench = Path(args.bench)
+    truth = json.loads((bench / "ground_truth.json").read_text())
+    cfg = RunConfig(data=args.data, per_class=args.per_class, image_size=args.image_size,
+                    seed=args.seed, device="cpu")
+    train = prepare_data(cfg).train
+    scores, finetuned = {}, {}
+    for name, runs in truth.items():
+        t0 = time.perf_counter()
+        backbone = build_candidate(name, args.seed).eval()
+        recipe = auto_recipe(len(train), backbone.spec, train.source_size,
+                             torch.device("cpu"), {"image_size": args.image_size})
+        pre = Preprocess.from_spec(backbone.spec, args.image_size)
+        images = train.batch(torch.arange(len(train)), pre, torch.device("cpu"))
+        acts = stem_activations(backbone.net, images, args.stages)
+        scores[name] = cv_accuracy(backbone.net, acts, train.labels, args.stages, recipe,
+                                   args.folds, args.seed)
+        finetuned[name] = statistics.fmean(r["accuracy"] for r in runs.values())
+        print(f"{name:<60} top-tuned CV {scores[name]:.4f}   fine-tuned {finetuned[name]:.4f}"
+              f"   {time.perf_counter() - t0:.1f}s", flush=True)
+    names = list(scores)
+    tau = kendalltau([scores[n] for n in names], [finetuned[n] for n in names]).statistic
+    print(f"Kendall's tau, top-tuned CV accuracy vs fine-tuned accuracy: {tau:+.3f}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
