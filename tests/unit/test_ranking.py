@@ -39,3 +39,4 @@ def test_json_and_table():
     lines = rep.table().splitlines()
     assert lines[0].startswith("rank") and "logme *" in lines[0]
     assert lines[1].split()[:2] == ["1", "a"] and "n/a" in lines[2]
+    assert "close scores" in lines[-1]  # the caveat travels with every printed ranking

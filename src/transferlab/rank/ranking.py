@@ -88,6 +88,10 @@ class RankingReport:
             lines.append(f"{i:<6}{row.backbone:<{width}}{cells}{row.seconds['features']:.2f}")
         lines.append(f"* sorted by {self.sort_by}; higher is better for every score; "
                      f"(s) = seconds")
+        # measured in docs/RANKING.md: the one reading the scores support, said where it is read
+        lines.append("scores tell backbones that transfer from ones that do not; close scores "
+                     "among pretrained backbones do not predict their fine-tuned order: "
+                     "fine-tune the top few (docs/RANKING.md)")
         return "\n".join(lines)
 
 
