@@ -69,7 +69,9 @@ def test_two_process_weights_match_single_process(runs):
     assert moved > 100 * max(worst, 1e-7), (moved, worst)  # training did move the weights
     la = [json.loads(r)["train_loss"] for r in (runs / "single/history.jsonl").open()]
     lb = [json.loads(r)["train_loss"] for r in (runs / "ddp/history.jsonl").open()]
-    assert len(la) == len(lb) == 2 and np.allclose(la, lb, rtol=1e-6, atol=1e-6), (la, lb)
+    # float32 epoch means summed in another order differ by a few 1e-6 (seen: 2.7e-6); a wrong
+    # shard or gradient moves the loss by ~1e-3
+    assert len(la) == len(lb) == 2 and np.allclose(la, lb, rtol=2e-5, atol=2e-5), (la, lb)
 
 
 @pytest.mark.slow
