@@ -4,9 +4,11 @@ The frozen-feature estimators of `transferlab rank` put EfficientNet-Lite0 at or
 Lite2 on Fashion-MNIST at 100 images per class, while fine-tuning every layer puts Lite0 last of
 the three (bench/rank_bench.py). This script tests the obvious fix: let the top of each network
 adapt. It caches the activations that enter the last `--stages` stage groups, then trains
-those stages, the 1x1 conv head and a new linear head on the labelled sample with the auto
-recipe's optimiser settings, and reports the 5-fold cross-validated accuracy per candidate,
-with Kendall's tau against a rank-bench folder's fine-tuned accuracies.
+those stages, the 1x1 conv head and a new linear head on the labelled sample as the finetune
+strategy trains them (its phase's head and backbone learning rates, warmup + cosine schedule,
+weight decay, label smoothing, clipping, frozen BN; no augmentation, which cached activations
+cannot take), and reports the 5-fold cross-validated accuracy per candidate, with Kendall's tau
+against a rank-bench folder's fine-tuned accuracies.
 
 It is a diagnostic, not an estimator: tuning even one stage this way costs a third to a half
 of a fine-tune per candidate (measured in docs/RANKING.md), far over the ranking budget (10%).
@@ -35,9 +37,11 @@ from torch import nn
 
 from transferlab.config import RunConfig
 from transferlab.data.transforms import Preprocess
+from transferlab.engine.loop import derived_seed, epoch_batches, lr_schedule, train_step
 from transferlab.rank.ranking import build_candidate
 from transferlab.recipe import auto_recipe
 from transferlab.runner import prepare_data
+from transferlab.strategies import Recipe, phases_for
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -81,29 +85,30 @@ def trainable_top(net: nn.Module, stages: int, num_classes: int) -> nn.Sequentia
 
 
 def cv_accuracy(net: nn.Module, acts: torch.Tensor, labels: torch.Tensor, stages: int,
-                recipe, folds: int, seed: int) -> float:
-    """Held-out accuracy over `folds` folds, each image held out once."""
+                recipe: Recipe, folds: int, seed: int) -> float:
+    """Held-out accuracy over `folds` folds, each image held out once; every fold trains with
+    the trainer's own step, batches and schedule, at the finetune phase's learning rates."""
+    phase = phases_for("finetune", recipe, len(net.blocks))[0]
     correct = 0
     split = StratifiedKFold(folds, shuffle=True, random_state=seed)
     for train_idx, test_idx in split.split(np.zeros(len(labels)), labels.numpy()):
         top = trainable_top(net, stages, int(labels.max()) + 1)
-        opt = torch.optim.AdamW(top.parameters(), lr=recipe.lr,
-                                weight_decay=recipe.weight_decay)
-        batches = -(-len(train_idx) // recipe.batch_size)
-        sched = torch.optim.lr_scheduler.OneCycleLR(
-            opt, max_lr=recipe.lr, total_steps=recipe.epochs * batches,
-            pct_start=recipe.warmup_frac)
-        g = torch.Generator().manual_seed(seed)
+        head = top[-1]
+        transferred = [p for m in top[:-1] for p in m.parameters()]
+        opt = torch.optim.AdamW(
+            [{"params": transferred, "lr": phase.lr * phase.backbone_lr_mult},
+             {"params": head.parameters(), "lr": phase.lr}],
+            weight_decay=recipe.weight_decay)
         train_idx = torch.as_tensor(train_idx)
-        for _ in range(recipe.epochs):
-            order = train_idx[torch.randperm(len(train_idx), generator=g)]
-            for j in range(0, len(order), recipe.batch_size):
-                idx = order[j:j + recipe.batch_size]
-                loss = nn.functional.cross_entropy(top(acts[idx]), labels[idx],
-                                                   label_smoothing=recipe.label_smoothing)
-                opt.zero_grad()
-                loss.backward()
-                opt.step()
+        per_epoch = len(epoch_batches(len(train_idx), recipe.batch_size, 0))
+        sched = torch.optim.lr_scheduler.LambdaLR(
+            opt, lr_schedule(phase.epochs * per_epoch, recipe.warmup_frac, recipe.schedule))
+        for epoch in range(phase.epochs):
+            for batch in epoch_batches(len(train_idx), recipe.batch_size,
+                                       derived_seed(seed, 0, epoch)):
+                idx = train_idx[batch]
+                train_step(top, acts[idx], labels[idx], opt, torch.device("cpu"),
+                           recipe.label_smoothing, recipe.grad_clip)
                 sched.step()
         top.eval()
         with torch.no_grad():
