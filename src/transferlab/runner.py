@@ -22,10 +22,11 @@ from transferlab.engine.loop import metrics_from_logits, predict_logits
 from transferlab.engine.trainer import Trainer
 from transferlab.errors import DataError
 from transferlab.model import TransferModel, build_model
-from transferlab.recipe import auto_recipe
+from transferlab.recipe import auto_image_size, auto_recipe
 from transferlab.strategies import Recipe, phases_for
+from transferlab.weights import WeightsSpec
 
-DECODE_SIZE = 224  # folder/CSV images are decoded once at this size; batches resize further
+DECODE_SIZE = 224  # folder/CSV images are never stored larger (the bundled backbones' input)
 
 
 @dataclass
@@ -55,11 +56,33 @@ def new_run_dir(cfg: RunConfig, command: str) -> Path:
     return path
 
 
+def decode_size_limit(device: torch.device) -> int:
+    """The largest size the auto recipe trains a 224 px backbone at on `device`.
+
+    Folder/CSV images are stored no larger than this (and no larger than the originals): on a
+    CPU the recipe trains at 160 px at most, so storing 224 px would only cost memory.
+    """
+    spec = WeightsSpec("decode-limit", "runner", input_size=(3, DECODE_SIZE, DECODE_SIZE))
+    return auto_image_size(spec, DECODE_SIZE, device)
+
+
 def prepare_data(cfg: RunConfig, log=print) -> DataSplits:
-    size = cfg.image_size or DECODE_SIZE
-    train = load_dataset(cfg.data, "train", size, cfg.on_bad_file, cfg.task)
-    test = (load_dataset(cfg.test_data, "train", size, cfg.on_bad_file, cfg.task)
-            if cfg.test_data else load_dataset(cfg.data, "test", size, cfg.on_bad_file, cfg.task))
+    """Train/val/test splits; folder/CSV images stored at the size training will use.
+
+    The stored size is --image-size (or the recipe's image_size) when given; otherwise the
+    originals' median shorter side, at most `decode_size_limit`. The test data is stored at the
+    training data's size so both are seen alike.
+    """
+    size = cfg.recipe_overrides().get("image_size")
+    limit = decode_size_limit(resolve_device(cfg.device))
+    outside = cfg.allow_outside_paths
+    train = load_dataset(cfg.data, "train", size, cfg.on_bad_file, cfg.task, limit, outside)
+    size = train.source_size if isinstance(train, ImageSet) else size
+    test = (load_dataset(cfg.test_data, "train", size, cfg.on_bad_file, cfg.task, limit,
+                         outside)
+            if cfg.test_data
+            else load_dataset(cfg.data, "test", size, cfg.on_bad_file, cfg.task, limit,
+                              outside))
     if test is not None and not test.is_regression and test.classes != train.classes:
         raise DataError(f"test classes {test.classes} differ from training classes "
                         f"{train.classes}; both must have the same class names")

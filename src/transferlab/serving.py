@@ -17,10 +17,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
 
 from transferlab.errors import CheckpointError, ConfigError, DataError
-from transferlab.imageio import resize_center_crop
+from transferlab.imageio import decode_file, prepare_image
 
 # Same set as transferlab.data.files.IMAGE_SUFFIXES (a test keeps them equal); copied so that
 # serving does not import the torch-based data package.
@@ -28,10 +28,12 @@ IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".t
                             ".ppm", ".pgm"})
 MODEL_FORMATS = {".onnx": "onnx", ".pt": "torchscript", ".ts": "torchscript",
                  ".torchscript": "torchscript", ".safetensors": "safetensors"}
-RESIZE_RULE = ("decode to RGB; resize the shorter side to decode_size with bicubic resampling; "
-               "centre-crop decode_size x decode_size; if decode_size != size, resize to size "
-               "with `interpolation`; scale to [0, 1]; average to 1 channel if in_chans == 1; "
-               "subtract mean and divide by std per channel; layout NCHW float32")
+RESIZE_RULE = ("decode to RGB by transferlab.imageio's rule (EXIF orientation applied, 16-bit "
+               "scaled by 1/257, float [0, 1] scaled by 255, transparency composited onto "
+               "white, CMYK converted); resize the shorter side to decode_size with bicubic "
+               "resampling; centre-crop decode_size x decode_size; if decode_size != size, "
+               "resize to size with `interpolation`; scale to [0, 1]; average to 1 channel if "
+               "in_chans == 1; subtract mean and divide by std per channel; layout NCHW float32")
 CSV_HEADER_NAMES = ("path", "file", "filename", "image")
 INSTALL_HINT = "pip install 'transferlab[export]'"
 
@@ -64,26 +66,23 @@ class Preprocessing:
                    str(d.get("interpolation", "bilinear")))
 
     def prepare(self, im: Image.Image) -> np.ndarray:
-        """PIL image → uint8 (S, S, 3): shorter side to decode_size, centre crop (as training)."""
-        size = self.decode_size
-        im = resize_center_crop(im, size)
-        if size != self.size:  # tiny models only: eval_batch's downscale, done by PIL
-            mode = (Image.Resampling.BICUBIC if self.interpolation == "bicubic"
-                    else Image.Resampling.BILINEAR)
-            im = im.resize((self.size, self.size), mode)
-        return np.asarray(im, dtype=np.uint8)
+        """Opened image → uint8 (S, S, 3) by the one decode rule (transferlab.imageio), as in
+        training: orientation, bit depth and transparency handled, shorter side to decode_size,
+        centre crop."""
+        return self._fit(prepare_image(im, self.decode_size))
+
+    def _fit(self, array: np.ndarray) -> np.ndarray:
+        if self.decode_size == self.size:
+            return array
+        # tiny models only: eval_batch's downscale, done by PIL
+        mode = (Image.Resampling.BICUBIC if self.interpolation == "bicubic"
+                else Image.Resampling.BILINEAR)
+        return np.asarray(Image.fromarray(array).resize((self.size, self.size), mode),
+                          dtype=np.uint8)
 
     def load(self, path: str | Path) -> np.ndarray:
         """Decode one file; raises ValueError with a readable reason for anything unusable."""
-        path = Path(path)
-        if path.stat().st_size == 0:
-            raise ValueError("zero-byte file")
-        try:
-            with Image.open(path) as im:
-                im.load()  # full decode: truncated files fail here
-                return self.prepare(im)
-        except UnidentifiedImageError as exc:
-            raise ValueError("not a readable image (corrupt or unknown format)") from exc
+        return self._fit(decode_file(path, self.decode_size))
 
     def to_input(self, images: np.ndarray) -> np.ndarray:
         """uint8 (B, S, S, 3) → normalised float32 (B, C, S, S), the graph's input."""

@@ -15,7 +15,7 @@ from pathlib import Path
 import torch
 
 from transferlab.data.dataset import BadFile, ImageSet
-from transferlab.data.files import load_csv, load_folder
+from transferlab.data.files import MAX_DECODE_SIZE, load_csv, load_folder
 from transferlab.data.idx import DEBIAN_FASHION_MNIST, is_idx_dir, load_idx
 from transferlab.data.sampling import per_class_sample, stratified_split
 from transferlab.data.text import TextSet
@@ -38,9 +38,14 @@ def resolve_data_path(data: str) -> Path:
     return path
 
 
-def load_dataset(data: str, split: str = "train", image_size: int = 224,
-                 on_bad: str = "skip", task: str = "classification") -> ImageSet | None:
-    """Load one split; returns None for 'test' when the source has no separate test split."""
+def load_dataset(data: str, split: str = "train", image_size: int | None = 224,
+                 on_bad: str = "skip", task: str = "classification",
+                 max_size: int = MAX_DECODE_SIZE) -> ImageSet | None:
+    """Load one split; returns None for 'test' when the source has no separate test split.
+
+    Folder/CSV images are stored at `image_size`; `None` chooses it from the originals (their
+    median shorter side, at most `max_size`). IDX and text sources ignore both.
+    """
     path = resolve_data_path(data)
     if path.is_dir() and is_idx_dir(path):
         return load_idx(path, split)
@@ -49,12 +54,14 @@ def load_dataset(data: str, split: str = "train", image_size: int = 224,
     if path.is_dir():
         sub = path / split if (path / "train").is_dir() else None
         if sub is None:
-            return load_folder(path, image_size, on_bad) if split == "train" else None
+            return (load_folder(path, image_size, on_bad, max_size) if split == "train"
+                    else None)
         if not sub.is_dir():
             return None
-        return load_folder(sub, image_size, on_bad)
+        return load_folder(sub, image_size, on_bad, max_size)
     if path.suffix.lower() == ".csv":
-        return load_csv(path, image_size, on_bad, task) if split == "train" else None
+        return (load_csv(path, image_size, on_bad, task, max_size) if split == "train"
+                else None)
     raise DataError(f"{path}: not an IDX folder, an image folder or a .csv file")
 
 

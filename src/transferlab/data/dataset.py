@@ -1,8 +1,9 @@
 """The in-memory image set every source produces.
 
-Transfer learning datasets are small, so images are decoded once into one uint8 tensor
-(N, C, H, W). Batches are cut from it and augmented in torch on the training device; there are
-no per-sample Python transforms and no DataLoader workers to crash on a bad file.
+Images are decoded once into uint8 (N, C, H, W): a tensor in memory for small sets, or for a
+folder larger than memory the rows of its decode-cache file (data/cache.py DiskImages), read per
+batch. Batches are cut from it and augmented in torch on the training device; there are no
+per-sample Python transforms and no DataLoader workers to crash on a bad file.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from dataclasses import dataclass, field
 
 import torch
 
+from transferlab.data.cache import DiskImages
 from transferlab.errors import DataError
 
 
@@ -61,12 +63,13 @@ class Labelled:
 
 @dataclass
 class ImageSet(Labelled):
-    images: torch.Tensor  # uint8 (N, C, H, W)
+    images: torch.Tensor | DiskImages  # uint8 (N, C, H, W), in memory or file-backed
     labels: torch.Tensor  # int64 class indices, or float32 targets for regression
     classes: list[str]
     source: str
     skipped: list[BadFile] = field(default_factory=list)
     paths: list[str] | None = None
+    originals: dict | None = None  # sizes/modes of the source files (all splits of the source)
 
     def __post_init__(self) -> None:
         if self.images.dtype != torch.uint8 or self.images.dim() != 4:
@@ -75,10 +78,17 @@ class ImageSet(Labelled):
             raise DataError(
                 f"{self.source}: {len(self.images)} images but {len(self.labels)} labels")
 
+    @property
+    def file_backed(self) -> bool:
+        return isinstance(self.images, DiskImages)
+
     def subset(self, index: torch.Tensor) -> ImageSet:
+        """Rows `index`; a file-backed set selects rows without reading any pixels."""
         paths = [self.paths[i] for i in index.tolist()] if self.paths is not None else None
-        return ImageSet(self.images[index], self.labels[index], self.classes, self.source,
-                        self.skipped, paths)
+        images = (self.images.select(index) if isinstance(self.images, DiskImages)
+                  else self.images[index])
+        return ImageSet(images, self.labels[index], self.classes, self.source, self.skipped,
+                        paths, self.originals)
 
     @property
     def source_size(self) -> int:
@@ -105,11 +115,16 @@ class ImageSet(Labelled):
 
         Then batches are cut, augmented and normalised on the GPU with no host copies per
         step; otherwise images stay in (pinned) host memory and each batch is copied over.
+        File-backed images that do not fit stay in their cache file and each batch is read
+        from it (pinning them would load the whole file into RAM).
         """
         from transferlab.engine.device import free_memory
 
         size_mb = self.images.numel() / 2**20
         free = free_memory(device)
+        if self.file_backed and (free is None or self.images.numel() > budget * free):
+            return (f"{size_mb:.0f} MB of images read per batch from the decode cache "
+                    f"{self.images.path.parent.name} (file-backed)")
         if free is None or self.images.device == device:
             return f"{size_mb:.0f} MB of images in {self.images.device.type} memory"
         if self.images.numel() <= budget * free:
@@ -122,7 +137,10 @@ class ImageSet(Labelled):
     def fingerprint(self) -> str:
         """Content hash (images, labels, classes): the data part of every cache key."""
         h = hashlib.sha256()
-        h.update(self.images.cpu().contiguous().numpy().tobytes())
+        if isinstance(self.images, DiskImages):  # cache key = hash of file contents + size
+            h.update(self.images.identity())
+        else:
+            h.update(self.images.cpu().contiguous().numpy().tobytes())
         self._hash_labels(h)
         return h.hexdigest()[:32]
 
@@ -131,5 +149,6 @@ class ImageSet(Labelled):
             "source": self.source,
             "images": len(self),
             "image_shape": list(self.images.shape[1:]),
+            **({"originals": self.originals} if self.originals else {}),
             **self._label_summary(),
         }

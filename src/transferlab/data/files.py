@@ -1,58 +1,78 @@
 """Image folders (one sub-folder per class) and CSVs of `path,label`.
 
-Every file is decoded once here. A file that cannot be used (zero bytes, truncated, corrupt, not an
-image, unreadable) becomes a BadFile with its path and reason; the policy decides whether the run
-goes on without it ("skip", the default) or stops listing every bad file ("error").
+Every file is decoded once, by the one decode rule (transferlab.imageio), into the on-disk decode
+cache (data/cache.py) at the size training uses, and read from there on later runs. A file that
+cannot be used (zero bytes, truncated, corrupt, not an image, unreadable) becomes a BadFile with its
+path and reason; the policy decides whether the run goes on without it ("skip", the default) or
+stops listing every bad file ("error").
 """
 
 from __future__ import annotations
 
 import csv
-from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image, UnidentifiedImageError
-from tqdm import tqdm
 
+from transferlab.data.cache import (
+    DiskImages,
+    cached_decode,
+    choose_size,
+    originals_summary,
+    scan_files,
+)
 from transferlab.data.dataset import BadFile, ImageSet
 from transferlab.errors import DataError
-from transferlab.imageio import resize_center_crop
+from transferlab.imageio import decode_file
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm"}
 BAD_FILE_POLICIES = ("skip", "error")
 
 
+MAX_DECODE_SIZE = 224  # stored size cap when the size is chosen from the originals
+
+
 def decode_image(path: Path, size: int) -> np.ndarray:
-    """RGB uint8 (size, size, 3): shorter side resized to `size`, then centre-cropped.
+    """RGB uint8 (size, size, 3) by the one decode rule (transferlab.imageio.decode_file).
 
     Raises OSError/ValueError with a readable reason for anything that is not a whole image.
     """
-    if path.stat().st_size == 0:
-        raise ValueError("zero-byte file")
-    with Image.open(path) as im:
-        im.load()  # forces full decode: truncated files fail here, not later in training
-        return np.asarray(resize_center_crop(im, size), dtype=np.uint8)
+    return decode_file(path, size)
 
 
-def _decode_all(items: list[tuple[Path, int, str]], size: int, desc: str,
-                on_bad: str) -> tuple[list[np.ndarray], list[int], list[str], list[BadFile]]:
-    arrays, labels, paths, bad = [], [], [], []
-    for path, label, where in tqdm(items, desc=desc, unit="img", leave=False,
-                                   disable=len(items) < 200):
-        try:
-            arrays.append(decode_image(path, size))
-        except (OSError, ValueError, UnidentifiedImageError, Image.DecompressionBombError) as exc:
-            reason = str(exc) or type(exc).__name__
-            if isinstance(exc, UnidentifiedImageError):
-                reason = "not a readable image (corrupt or unknown format)"
-            bad.append(BadFile(where, reason))
-            continue
-        labels.append(label)
-        paths.append(str(path))
+@dataclass
+class Decoded:
+    """The usable rows of a list of files: pixels, labels, paths; the bad files; the originals."""
+
+    images: torch.Tensor | DiskImages
+    labels: list
+    paths: list[str]
+    bad: list[BadFile]
+    originals: dict
+
+
+def _decode_all(items: list[tuple[Path, int, str]], size: int | None, desc: str, on_bad: str,
+                max_size: int = MAX_DECODE_SIZE) -> Decoded:
+    """Decode `items` (path, label, where) at `size` through the decode cache.
+
+    `size=None` stores at the originals' median shorter side, at most `max_size` (their
+    headers are read first; no pixels are decoded for that). A second call with the same files
+    and size reads the cache and decodes nothing.
+    """
+    files = [p for p, _, _ in items]
+    infos = scan_files(files, f"scan {desc.removeprefix('decode ')}")
+    stored = size or choose_size(infos, max_size)
+    entry, fresh = cached_decode(files, infos, stored, decode_image, desc)
+    bad = [BadFile(items[i][2], reason) for i, reason in entry.bad]
     _apply_policy(bad, on_bad)
-    return arrays, labels, paths, bad
+    rule = ("requested image size" if size else
+            f"median shorter side of the originals, at most {max_size} px")
+    originals = {**originals_summary(infos), "stored_size": stored, "stored_size_rule": rule,
+                 "decode_cache": {"entry": entry.key, "decoded_now": fresh}}
+    return Decoded(entry.images(), [items[i][1] for i in entry.rows],
+                   [str(items[i][0]) for i in entry.rows], bad, originals)
 
 
 def _apply_policy(bad: list[BadFile], on_bad: str) -> None:
@@ -66,19 +86,24 @@ def _apply_policy(bad: list[BadFile], on_bad: str) -> None:
         )
 
 
-def _to_set(arrays: list[np.ndarray], labels: Iterable, classes: list[str], source: str,
-            paths: list[str], bad: list[BadFile]) -> ImageSet:
-    if not arrays:
+def _to_set(decoded: Decoded, classes: list[str], source: str,
+            earlier_bad: list[BadFile] | None = None) -> ImageSet:
+    bad = (earlier_bad or []) + decoded.bad
+    if not decoded.labels:
         raise DataError(f"{source}: no usable images ({len(bad)} bad files)")
-    images = torch.from_numpy(np.stack(arrays)).permute(0, 3, 1, 2).contiguous()
-    labels = list(labels)
-    label_t = (torch.tensor(labels, dtype=torch.float32) if labels and isinstance(labels[0], float)
+    labels = decoded.labels
+    label_t = (torch.tensor(labels, dtype=torch.float32) if isinstance(labels[0], float)
                else torch.tensor(labels, dtype=torch.int64))
-    return ImageSet(images, label_t, classes, source, bad, paths)
+    return ImageSet(decoded.images, label_t, classes, source, bad, decoded.paths,
+                    decoded.originals)
 
 
-def load_folder(root: str | Path, size: int = 224, on_bad: str = "skip") -> ImageSet:
-    """root/CLASS/*.png → ImageSet; class order is the sorted folder names."""
+def load_folder(root: str | Path, size: int | None = 224, on_bad: str = "skip",
+                max_size: int = MAX_DECODE_SIZE) -> ImageSet:
+    """root/CLASS/*.png → ImageSet; class order is the sorted folder names.
+
+    `size=None` chooses the stored size from the originals (see `_decode_all`).
+    """
     root = Path(root)
     if not root.is_dir():
         raise DataError(f"{root} is not a folder")
@@ -95,12 +120,12 @@ def load_folder(root: str | Path, size: int = 224, on_bad: str = "skip") -> Imag
                 items.append((f, label, str(f)))
     if not items:
         raise DataError(f"{root}: no image files ({', '.join(sorted(IMAGE_SUFFIXES))})")
-    arrays, labels, paths, bad = _decode_all(items, size, f"decode {root.name}", on_bad)
-    return _to_set(arrays, labels, [d.name for d in class_dirs], str(root), paths, bad)
+    decoded = _decode_all(items, size, f"decode {root.name}", on_bad, max_size)
+    return _to_set(decoded, [d.name for d in class_dirs], str(root))
 
 
-def load_csv(path: str | Path, size: int = 224, on_bad: str = "skip",
-             task: str = "classification") -> ImageSet:
+def load_csv(path: str | Path, size: int | None = 224, on_bad: str = "skip",
+             task: str = "classification", max_size: int = MAX_DECODE_SIZE) -> ImageSet:
     """A CSV of `path,label` rows (header optional); paths are relative to the CSV's folder."""
     path = Path(path)
     if not path.is_file():
@@ -131,8 +156,8 @@ def load_csv(path: str | Path, size: int = 224, on_bad: str = "skip",
     bad.extend(BadFile(w, "file not found") for _, _, w in missing)
     items = [it for it in items if it[0].is_file()]
     _apply_policy(bad, on_bad)
-    arrays, labels, paths, more_bad = _decode_all(items, size, f"decode {path.name}", on_bad)
-    return _to_set(arrays, labels, classes, str(path), paths, bad + more_bad)
+    decoded = _decode_all(items, size, f"decode {path.name}", on_bad, max_size)
+    return _to_set(decoded, classes, str(path), bad)
 
 
 def _read_rows(path: Path) -> list[tuple[int, list[str]]]:
