@@ -12,8 +12,8 @@ shared with the feature cache):
 
 `key` hashes the decode rule's version, the size S and the content (BLAKE2b) of every input file
 in order: editing, adding or reordering files, or another size, is another entry. An entry is
-written under `<key>.tmp-<pid>-<random>/` and renamed into place only when complete, so a decode
-killed half-way is never read as complete.
+written under `<key>.tmp-<host>-<pid>-<random>/` and renamed into place only when complete, so a
+decode killed half-way is never read as complete (its leftover is removed by the next writer).
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ import io
 import json
 import os
 import shutil
+import socket
 import statistics
 import uuid
 from collections import Counter
@@ -43,6 +44,7 @@ RAM_LIMIT_ENV = "TRANSFERLAB_IMAGES_IN_RAM_MB"
 CHUNK = 512  # files decoded per round of the thread pool (bounds memory while decoding)
 DECODE_ERRORS = (OSError, ValueError, EOFError, SyntaxError, Image.DecompressionBombError)
 Decoder = Callable[[Path, int], np.ndarray]
+_HOST = "".join(c if c.isalnum() else "_" for c in socket.gethostname())[:40] or "host"
 
 
 def cache_root() -> Path:
@@ -206,7 +208,8 @@ def build_entry(key: str, paths: Sequence[Path], infos: Sequence[FileInfo], size
                 decode: Decoder, desc: str = "decode") -> CacheEntry:
     """Decode every usable file once into a new entry; written aside, renamed when complete."""
     final = entries_dir() / key
-    tmp = final.with_name(f"{key}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}")
+    _remove_abandoned(key)
+    tmp = final.with_name(f"{key}.tmp-{_HOST}-{os.getpid()}-{uuid.uuid4().hex[:8]}")
     tmp.mkdir(parents=True)
     try:
         bad = [(i, info.error) for i, info in enumerate(infos) if info.error is not None]
@@ -227,6 +230,17 @@ def build_entry(key: str, paths: Sequence[Path], infos: Sequence[FileInfo], size
         return _publish(tmp, final, key)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _remove_abandoned(key: str) -> None:
+    """Delete half-written entries for `key` whose writing process (on this host) is gone."""
+    for tmp in entries_dir().glob(f"{key}.tmp-{_HOST}-*"):
+        try:
+            os.kill(int(tmp.name.removeprefix(f"{key}.tmp-{_HOST}-").split("-")[0]), 0)
+        except ProcessLookupError:
+            shutil.rmtree(tmp, ignore_errors=True)
+        except (ValueError, IndexError, PermissionError):  # not ours to judge
+            continue
 
 
 def _publish(tmp: Path, final: Path, key: str) -> CacheEntry:
