@@ -1,0 +1,185 @@
+"""Which files a data source names, and which of them may be read.
+
+A CSV row or a symbolic link in an image folder can point anywhere on the machine (`../x.png`,
+`/etc/hostname`, a link out of the folder). Training on such a file silently mixes in data the
+user never meant to hand over, and opening it at all can leak it (into a model, a report, an
+error message), so every path is resolved, links included, and must stay under the data root.
+Anything else becomes a `Refused` row that the caller lists as a bad file, decided before any
+file is opened. `--allow-outside-paths` lifts the rule for users who keep their data elsewhere.
+
+Torch-free: the exported-model predictor (`transferlab.serving`) lists its inputs with it too.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+DELIMITERS = (",", ";", "\t")
+ALLOW_HINT = "move the file under it or pass --allow-outside-paths"
+
+
+class DataWarning(UserWarning):
+    """A data problem the run survives: an empty class folder, a class too small to test on."""
+
+
+@dataclass(frozen=True)
+class Refused:
+    """A path the listing will not read, and why (one line)."""
+
+    where: str
+    reason: str
+
+
+def _inside(target: Path, root: Path) -> bool:
+    return target == root or root in target.parents
+
+
+def _resolve(path: Path) -> tuple[Path | None, str | None]:
+    try:
+        return path.resolve(), None  # reads links, opens nothing
+    except (OSError, RuntimeError) as exc:  # RuntimeError: a symbolic link loop
+        return None, f"cannot resolve the path ({exc})"
+
+
+def vet_file(path: Path, root: Path, allow_outside: bool, root_label: str,
+             kind: str = "symbolic link to", hint: str = ALLOW_HINT) -> str | None:
+    """None when `path` may be read; otherwise why not. Never opens `path`.
+
+    `root` must already be resolved; `kind` names how the path left it in the message
+    ("symbolic link to", "absolute path", ...).
+    """
+    target, problem = _resolve(path)
+    if target is None:
+        return problem
+    if not allow_outside and not _inside(target, root):
+        return f"{kind} {target} is outside {root_label} {root}; {hint}"
+    if not target.exists():
+        if path.is_symlink():
+            return f"broken symbolic link (its target {target} does not exist)"
+        return "file not found"
+    if not target.is_file():
+        return "not a file"
+    return None
+
+
+def resolve_row(cell: str, base: Path, allow_outside: bool,
+                hint: str = ALLOW_HINT) -> tuple[Path, str | None]:
+    """A CSV cell → (path, None) to read, or (path, reason) when it must not be read.
+
+    Relative cells resolve under the CSV's folder `base`; absolute cells and cells that climb
+    out with `..` or through a link are refused unless `allow_outside`.
+    """
+    raw = Path(cell)
+    path = raw if raw.is_absolute() else base / raw
+    if raw.is_absolute():
+        kind = "absolute path, resolving to"
+    elif os.path.normpath(cell).startswith(".."):
+        kind = f"path {cell!r} climbs out to"
+    else:
+        kind = "symbolic link to"
+    root, problem = _resolve(base)
+    if root is None:
+        return path, problem
+    return path, vet_file(path, root, allow_outside, "the CSV's folder", kind, hint)
+
+
+def walk_images(top: Path, root: Path, suffixes: Iterable[str], allow_outside: bool,
+                hint: str = ALLOW_HINT) -> tuple[list[Path], list[Refused]]:
+    """Image files under `top` (sorted), and the ones refused: links out of the resolved `root`,
+    broken links, links to folders (never followed: they could loop or lead anywhere)."""
+    suffixes = frozenset(suffixes)
+    found: list[Path] = []
+    refused: list[Refused] = []
+    for folder, dirs, files in os.walk(top, followlinks=False):
+        here = Path(folder)
+        for name in dirs:
+            if (here / name).is_symlink():
+                refused.append(Refused(str(here / name), "symbolic link to a folder: not "
+                                       "followed; link the files themselves or copy the folder"))
+        for name in files:
+            path = here / name
+            if path.suffix.lower() not in suffixes:
+                continue
+            reason = vet_file(path, root, allow_outside, "the data folder", hint=hint)
+            if reason is None:
+                found.append(path)
+            else:
+                refused.append(Refused(str(path), reason))
+    return sorted(found), sorted(refused, key=lambda r: r.where)
+
+
+@dataclass
+class FolderListing:
+    """One image folder: its classes, their files, what was refused and which folders were empty."""
+
+    classes: list[str]
+    items: list[tuple[Path, int]]
+    refused: list[Refused]
+    empty: dict[str, int]  # class folder left out → number of its files that were refused
+
+
+def list_class_folders(root: Path, suffixes: Iterable[str],
+                       allow_outside: bool = False) -> FolderListing:
+    """root/CLASS/**/*.png → classes (sorted names of folders with a usable image) and files.
+
+    A class folder without one usable image is left out (an empty class would be a class with
+    0 images, changing macro metrics for nothing); the caller warns about it.
+    """
+    real_root, problem = _resolve(root)
+    if real_root is None:
+        return FolderListing([], [], [Refused(str(root), problem or "")], {})
+    classes: list[str] = []
+    items: list[tuple[Path, int]] = []
+    refused: list[Refused] = []
+    empty: dict[str, int] = {}
+    for entry in sorted(root.iterdir()):
+        if entry.name.startswith("."):
+            continue
+        if entry.is_symlink() and not entry.exists():
+            refused.append(Refused(str(entry), "broken symbolic link"))
+            continue
+        if not entry.is_dir():
+            continue
+        files, bad = walk_images(entry, real_root, suffixes, allow_outside)
+        refused.extend(bad)
+        if not files:
+            empty[entry.name] = len(bad)
+            continue
+        items.extend((f, len(classes)) for f in files)
+        classes.append(entry.name)
+    return FolderListing(classes, items, refused, empty)
+
+
+def empty_class_reason(refused: int) -> str:
+    """Why a class folder was left out: it has no image files, or all of them were refused."""
+    why = (f"all {refused} of its image files were refused (listed in data.json)" if refused
+           else "empty class folder (no image files)")
+    return f"{why}; left out, not a class with 0 images"
+
+
+def sniff_delimiter(lines: list[str]) -> str:
+    """`,` unless most lines only split on `;` or a tab (spreadsheets in many locales save
+    `path;label`): reading those as one column would call every row a text."""
+    sample = [ln for ln in lines if ln.strip()][:50]
+
+    def splits(delim: str) -> int:
+        return sum(len(next(csv.reader([ln], delimiter=delim))) >= 2 for ln in sample)
+
+    if not sample or splits(",") * 2 >= len(sample):
+        return ","
+    for delim in DELIMITERS[1:]:
+        if splits(delim) * 2 > len(sample):
+            return delim
+    return ","
+
+
+def read_table(text: str) -> tuple[str, list[tuple[int, list[str]]]]:
+    """(delimiter, [(line number, fields)]) of the non-blank rows of a small CSV."""
+    lines = text.splitlines()
+    delim = sniff_delimiter(lines)
+    rows = [(i + 1, r) for i, r in enumerate(csv.reader(lines, delimiter=delim)) if any(r)]
+    return delim, rows
