@@ -22,7 +22,7 @@ from PIL import Image
 from transferlab import __version__
 from transferlab.data.transforms import Preprocess
 from transferlab.errors import CheckpointError, ConfigError, TransferlabError
-from transferlab.model import ModelInfo, TransferModel, load_model
+from transferlab.model import ModelInfo, TransferModel, load_model, read_metadata
 from transferlab.serving import INSTALL_HINT, ExportedPredictor, Preprocessing
 
 FORMATS = {"onnx": ".onnx", "torchscript": ".pt", "safetensors": ".safetensors"}
@@ -81,11 +81,8 @@ def build_sidecar(info: ModelInfo, fmt: str, file_name: str,
 
 def sidecar_for_file(path: str | Path) -> dict:
     """A sidecar for a run's own model.safetensors, read from its ModelInfo metadata."""
-    from safetensors import safe_open
-
     path = Path(path)
-    with safe_open(str(path), framework="pt") as f:
-        meta = f.metadata() or {}
+    meta = read_metadata(path)
     if "transferlab" not in meta:
         raise CheckpointError(f"{path} is not a transferlab model (no metadata); pass a run "
                               "folder or a file written by `transferlab export`")

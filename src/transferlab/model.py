@@ -83,9 +83,13 @@ class TransferModel(nn.Module):
 def build_model(backbone_name: str, classes: list[str], pretrained: bool = True,
                 head: str = "linear", task: str = "classification", image_size: int = 224,
                 dropout: float = 0.0, in_chans: int | None = None,
-                adapt: str = "sum") -> TransferModel:
-    """A backbone by name with a new head; `in_chans` adapts the first conv (see adapt.py)."""
-    backbone = create_backbone(backbone_name, pretrained=pretrained)
+                adapt: str = "sum", arch: str | None = None) -> TransferModel:
+    """A backbone by name with a new head; `in_chans` adapts the first conv (see adapt.py).
+
+    `arch` names the timm architecture of a weights file that does not carry it (a plain state
+    dict, not a transferlab model or export).
+    """
+    backbone = create_backbone(backbone_name, pretrained=pretrained, arch=arch)
     if in_chans is not None and in_chans != backbone.spec.input_size[0]:
         from transferlab.adapt import adapt_input_channels
 
@@ -98,15 +102,12 @@ def build_model(backbone_name: str, classes: list[str], pretrained: bool = True,
 
 def load_model(path: str | Path) -> TransferModel:
     """Rebuild a saved TransferModel (run folder or model.safetensors) without any download."""
-    from safetensors import safe_open
-
     path = Path(path)
     if path.is_dir():
         path = path / "model.safetensors"
     if not path.is_file():
         raise CheckpointError(f"no model at {path}; pass a run folder or a model.safetensors")
-    with safe_open(str(path), framework="pt") as f:
-        meta = f.metadata() or {}
+    meta = read_metadata(path)
     if "transferlab" not in meta:
         raise CheckpointError(f"{path} is not a transferlab model (no metadata)")
     info = ModelInfo.from_json(meta["transferlab"])
@@ -125,6 +126,22 @@ def load_model(path: str | Path) -> TransferModel:
     load_strict(model, load_file(str(path)), str(path))
     model.eval()
     return model
+
+
+def read_metadata(path: Path) -> dict[str, str]:
+    """The string metadata of a safetensors file; a file that is not one (truncated, another
+    format) is one CheckpointError naming it, not a safetensors traceback."""
+    from safetensors import safe_open
+
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            return f.metadata() or {}
+    except Exception as exc:  # noqa: BLE001 - SafetensorError, OSError, ...
+        detail = " ".join(str(exc).split())[:120]
+        raise CheckpointError(
+            f"{path} is not a valid safetensors model (truncated or another format: {detail}); "
+            "pass a run folder or re-run `transferlab export RUN_DIR --format safetensors`"
+        ) from exc
 
 
 def load_strict(model: nn.Module, state: dict[str, torch.Tensor], origin: str) -> None:

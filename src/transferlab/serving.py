@@ -9,7 +9,6 @@ and the tests hold the two together), described by the JSON sidecar written next
 
 from __future__ import annotations
 
-import csv
 import json
 import warnings
 from collections.abc import Callable, Iterable, Sequence
@@ -21,6 +20,7 @@ from PIL import Image
 
 from transferlab.errors import CheckpointError, ConfigError, DataError
 from transferlab.imageio import decode_file, prepare_image
+from transferlab.listing import read_table, resolve_row, walk_images
 
 # Same set as transferlab.data.files.IMAGE_SUFFIXES (a test keeps them equal); copied so that
 # serving does not import the torch-based data package.
@@ -36,6 +36,7 @@ RESIZE_RULE = ("decode to RGB by transferlab.imageio's rule (EXIF orientation ap
                "in_chans == 1; subtract mean and divide by std per channel; layout NCHW float32")
 CSV_HEADER_NAMES = ("path", "file", "filename", "image")
 INSTALL_HINT = "pip install 'transferlab[export]'"
+PREDICT_HINT = "pass the file itself on the command line to predict on it"
 
 
 @dataclass(frozen=True)
@@ -110,13 +111,19 @@ def collect_inputs(inputs: Iterable[str | Path]) -> list[InputItem]:
 
     A path given on the command line that does not exist is a user typo and raises; a missing
     file listed inside a CSV becomes an error row so one stale line does not stop a batch.
+
+    Files the user typed are read wherever they are. What a CSV or a folder names is confined
+    as in training (transferlab.listing): CSV rows resolve under the CSV's folder, links must
+    stay inside the folder given, broken links are listed; each refusal is an error row.
     """
     items: list[InputItem] = []
     for item in inputs:
         p = Path(item)
         if p.is_dir():
-            items.extend(InputItem(str(f), f) for f in sorted(p.rglob("*"))
-                         if f.is_file() and f.suffix.lower() in IMAGE_SUFFIXES)
+            files, refused = walk_images(p, p.resolve(), IMAGE_SUFFIXES, False, PREDICT_HINT)
+            found = [InputItem(str(f), f) for f in files]
+            found += [InputItem(r.where, None, r.reason) for r in refused]
+            items.extend(sorted(found, key=lambda it: it.name))
         elif p.is_file() and p.suffix.lower() == ".csv":
             items.extend(_csv_items(p))
         elif p.exists():
@@ -132,7 +139,7 @@ def _csv_items(path: Path) -> list[InputItem]:
         text = path.read_text(encoding="utf-8-sig")
     except UnicodeDecodeError as exc:
         raise DataError(f"{path}: not UTF-8 text ({exc}); save the CSV as UTF-8") from exc
-    rows = [(i + 1, r) for i, r in enumerate(csv.reader(text.splitlines())) if any(r)]
+    _, rows = read_table(text)  # `,`, or `;`/tab when the rows only split on those
     if rows and rows[0][1][0].strip().lower() in CSV_HEADER_NAMES:
         rows = rows[1:]
     items = []
@@ -141,8 +148,8 @@ def _csv_items(path: Path) -> list[InputItem]:
         if not cell:
             items.append(InputItem(f"{path}:{lineno}", None, "empty path in first column"))
             continue
-        p = Path(cell) if Path(cell).is_absolute() else path.parent / cell
-        items.append(InputItem(str(p), p, None if p.is_file() else "file not found"))
+        p, reason = resolve_row(cell, path.parent, False, PREDICT_HINT)
+        items.append(InputItem(str(p), None if reason else p, reason))
     return items
 
 
@@ -162,6 +169,15 @@ def read_sidecar(model_path: str | Path) -> dict:
         "`transferlab export RUN_DIR` or copy the .json next to the model file")
 
 
+def not_a_model(path: Path, kind: str, fmt: str, exc: Exception) -> str:
+    """One line for a model file its runtime cannot open: what it is not, the runtime's first
+    words on why, and the command that writes a good one."""
+    detail = " ".join(str(exc).split())
+    detail = detail[:120] + ("..." if len(detail) > 120 else "")
+    return (f"{path} is not a valid {kind} model (truncated or another format: {detail}); "
+            f"re-run `transferlab export RUN_DIR --format {fmt}`")
+
+
 def _onnx_runner(path: Path, device: str) -> Callable[[np.ndarray], np.ndarray]:
     try:
         import onnxruntime as ort
@@ -172,7 +188,10 @@ def _onnx_runner(path: Path, device: str) -> Callable[[np.ndarray], np.ndarray]:
         providers.insert(0, "CUDAExecutionProvider")
     opts = ort.SessionOptions()
     opts.log_severity_level = 3
-    session = ort.InferenceSession(str(path), sess_options=opts, providers=providers)
+    try:
+        session = ort.InferenceSession(str(path), sess_options=opts, providers=providers)
+    except Exception as exc:  # noqa: BLE001 - onnxruntime raises its own untyped errors
+        raise CheckpointError(not_a_model(path, "ONNX", "onnx", exc)) from exc
     name = session.get_inputs()[0].name
     return lambda x: np.asarray(session.run(None, {name: x})[0], dtype=np.float32)
 
@@ -200,9 +219,8 @@ def _load_runner(path: Path, fmt: str, device: str) -> Callable[[np.ndarray], np
             with warnings.catch_warnings():  # jit.load's deprecation notice: nothing to act on
                 warnings.simplefilter("ignore", FutureWarning)
                 module = torch.jit.load(str(path), map_location="cpu")
-        except RuntimeError as exc:
-            raise CheckpointError(f"{path} is not a TorchScript file ({exc}); export it with "
-                                  "`transferlab export RUN_DIR --format torchscript`") from exc
+        except Exception as exc:  # noqa: BLE001 - zip, pickle and TorchScript errors alike
+            raise CheckpointError(not_a_model(path, "TorchScript", "torchscript", exc)) from exc
         return _torch_runner(module, device)
     from transferlab.model import load_model  # safetensors: the eager model, rebuilt offline
 

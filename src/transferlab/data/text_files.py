@@ -14,9 +14,10 @@ from pathlib import Path
 import torch
 
 from transferlab.data.dataset import BadFile
-from transferlab.data.files import IMAGE_SUFFIXES, _apply_policy
+from transferlab.data.files import IMAGE_SUFFIXES, _apply_policy, target_problem
 from transferlab.data.text import TextSet
 from transferlab.errors import DataError
+from transferlab.listing import DELIMITERS
 
 TEXT_HEADERS = ("text", "sentence", "review", "content", "document")
 LABEL_HEADERS = ("label", "class", "category", "target", "y")
@@ -74,9 +75,12 @@ def is_text_csv(path: Path) -> bool:
     first = rows[0][1][0].strip().lower()
     if _header(rows[0][1]) is not None:
         return True
-    if first in PATH_HEADERS:
+    if any(first.split(delim)[0] in PATH_HEADERS for delim in DELIMITERS):
         return False
-    looks_path = sum(_looks_like_path(r[0], path.parent) for _, r in rows)
+    # `path;label` (spreadsheets in many locales) is one field to a comma reader: try the
+    # first field of the other delimiters too, or every such CSV of images reads as texts
+    looks_path = max(sum(_looks_like_path(r[0].split(delim)[0], path.parent) for _, r in rows)
+                     for delim in DELIMITERS)
     return looks_path * 2 < len(rows)
 
 
@@ -115,11 +119,12 @@ def _label_index(labels: list[str], task: str, classes: list[str] | None,
     if task == "regression":
         out, keep = [], []
         for i, (y, where) in enumerate(zip(labels, wheres)):
-            try:
-                out.append(float(y))
-                keep.append(i)
-            except ValueError:
-                bad.append(BadFile(where, f"target {y!r} is not a number"))
+            problem = target_problem(y)
+            if problem:
+                bad.append(BadFile(where, problem))
+                continue
+            out.append(float(y))
+            keep.append(i)
         return out, [], keep
     known = list(classes) if classes is not None else sorted(set(labels))
     index = {c: i for i, c in enumerate(known)}
