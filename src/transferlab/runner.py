@@ -13,15 +13,17 @@ import numpy as np
 import torch
 
 from transferlab.backbones.hf_source import is_text_spec
-from transferlab.config import RunConfig, write_yaml
+from transferlab.config import RunConfig, check_run_name, write_yaml
 from transferlab.data import DataSplits, ImageSet, load_dataset, make_splits
 from transferlab.data.transforms import Preprocess
 from transferlab.engine import distributed as dist
+from transferlab.engine.checkpoint import prune_checkpoints
 from transferlab.engine.device import resolve_device
 from transferlab.engine.loop import metrics_from_logits, predict_logits
 from transferlab.engine.trainer import Trainer
 from transferlab.errors import DataError
 from transferlab.model import TransferModel, build_model
+from transferlab.overlap import save_training_hashes
 from transferlab.recipe import auto_image_size, auto_recipe
 from transferlab.strategies import Recipe, phases_for
 from transferlab.weights import WeightsSpec
@@ -47,10 +49,13 @@ class StrategyResult:
 
 
 def new_run_dir(cfg: RunConfig, command: str) -> Path:
+    """A fresh folder directly inside --out (the config already refused names that leave it)."""
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
-    base = Path(cfg.out) / (cfg.name or f"{command}-{stamp}")
+    name = cfg.name or f"{command}-{stamp}"
+    check_run_name(name)  # a RunConfig changed after it was built is checked here again
+    base = Path(cfg.out) / name
     path, i = base, 1
-    while path.exists():
+    while path.exists() or path.is_symlink():
         path, i = base.with_name(f"{base.name}-{i}"), i + 1
     path.mkdir(parents=True)
     return path
@@ -86,7 +91,7 @@ def prepare_data(cfg: RunConfig, log=print) -> DataSplits:
     if test is not None and not test.is_regression and test.classes != train.classes:
         raise DataError(f"test classes {test.classes} differ from training classes "
                         f"{train.classes}; both must have the same class names")
-    splits = make_splits(train, test, cfg.per_class, cfg.val_fraction, cfg.seed,
+    splits = make_splits(train, test, cfg.per_class_budget, cfg.val_fraction, cfg.seed,
                          cfg.test_fraction)
     if cfg.max_test and len(splits.test) > cfg.max_test:
         g = torch.Generator().manual_seed(cfg.seed + 3)
@@ -96,7 +101,16 @@ def prepare_data(cfg: RunConfig, log=print) -> DataSplits:
     log(f"data: {len(splits.train)} train, {len(splits.val) if splits.val else 0} val, "
         f"{len(splits.test)} test images, {train.num_classes} classes"
         + (f"; {skipped} bad files skipped (listed in data.json)" if skipped else ""))
+    if not splits.train.is_regression:
+        log(f"train per class: {per_class_text(splits.train.class_counts())}")
     return splits
+
+
+def per_class_text(counts: dict[str, int], most: int = 20) -> str:
+    """`a 40, b 38, c 12`: what each class really trains on (the budget may exceed a class)."""
+    items = [f"{c} {n}" for c, n in counts.items()]
+    more = f", ... ({len(items) - most} more classes in data.json)" if len(items) > most else ""
+    return ", ".join(items[:most]) + more
 
 
 def environment() -> dict:
@@ -120,7 +134,7 @@ def run_strategy(cfg: RunConfig, strategy: str, splits: DataSplits, run_dir: Pat
     torch.manual_seed(cfg.seed)  # head (and scratch backbone) initialisation
     model = build_model(cfg.backbone, splits.train.classes, pretrained=strategy != "scratch",
                         head=cfg.head, task=cfg.task, in_chans=cfg.in_chans,
-                        adapt=cfg.adapt_input)
+                        adapt=cfg.adapt_input, arch=cfg.arch)
     splits.prepare_for(model)  # text data: tokenise with this model's tokenizer
     recipe = auto_recipe(len(splits.train), model.spec, splits.train.source_size, device,
                          cfg.recipe_overrides())
@@ -143,6 +157,8 @@ def run_strategy(cfg: RunConfig, strategy: str, splits: DataSplits, run_dir: Pat
         save_run(run_dir, model, cfg, strategy, recipe, phases, metrics, progress.history, wall,
                  trainer.param_layout, splits)
         save_predictions(run_dir / "predictions.npz", logits, splits.test)
+        if not cfg.keep_checkpoints:  # finished and saved: the final model is what remains
+            prune_checkpoints(run_dir / "checkpoint")
     return StrategyResult(strategy, metrics, wall, progress.train_seconds, run_dir, recipe)
 
 
@@ -182,3 +198,4 @@ def save_run(run_dir: Path, model: TransferModel, cfg: RunConfig, strategy: str,
         for row in history:
             f.write(json.dumps(row) + "\n")
     (run_dir / "data.json").write_text(json.dumps(splits.summary(), indent=2))
+    save_training_hashes(run_dir, splits)  # lets `evaluate` warn about train/test overlap

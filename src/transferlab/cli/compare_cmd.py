@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import os
+from pathlib import Path
 
 from transferlab.cli.common import (
     add_data_args,
@@ -37,5 +39,25 @@ def run(args: argparse.Namespace) -> int:
     print(format_table(report))
     for w in report.warnings:
         print(f"WARNING: {w}")
-    print(f"\nrun folder: {report.run_dir}")
+    size = folder_size(report.run_dir)
+    print(f"\nrun folder {report.run_dir}: {human_size(size)}")
     return 0
+
+
+def folder_size(root: Path) -> int:
+    """Bytes of the files under `root`; symbolic links are not followed (nor counted)."""
+    total = 0
+    for dirpath, _dirs, files in os.walk(root):
+        for f in files:
+            p = Path(dirpath, f)
+            if not p.is_symlink():
+                total += p.stat().st_size
+    return total
+
+
+def human_size(n: int) -> str:
+    for unit in ("bytes", "KB", "MB", "GB"):
+        if n < 1024 or unit == "GB":
+            return f"{n:.0f} {unit}" if unit == "bytes" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n:.1f} GB"

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
+from pathlib import Path
 
 HELP = "evaluate a saved model (run folder or model.safetensors) on labelled data"
 
@@ -20,6 +22,29 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
+def check_output(output: str | None) -> None:
+    """Refuse an --output that cannot be written before the (possibly long) evaluation runs."""
+    from transferlab.errors import ConfigError
+
+    if output is None:
+        return
+    path = Path(output)
+    if path.is_dir():
+        raise ConfigError(f"--output {output} is a folder; give a file name, e.g. --output "
+                          f"{path / 'metrics.json'}")
+    if not path.parent.is_dir():
+        raise ConfigError(f"--output {output}: folder {path.parent} does not exist; create it "
+                          "or write the metrics elsewhere")
+
+
+def decode_size(model, model_path: str) -> int:
+    """The size the model's training images were stored at, so pixels (and hashes) match."""
+    from transferlab.overlap import load_training_hashes
+
+    saved = load_training_hashes(model_path)
+    return saved[1][-1] if saved else model.info.image_size
+
+
 def run(args: argparse.Namespace) -> int:
     from transferlab.data import load_dataset
     from transferlab.data.transforms import Preprocess
@@ -27,11 +52,14 @@ def run(args: argparse.Namespace) -> int:
     from transferlab.engine.loop import evaluate
     from transferlab.errors import DataError
     from transferlab.model import load_model
+    from transferlab.overlap import overlap_warning
 
+    check_output(args.output)
     model = load_model(args.model)
-    data = load_dataset(args.data, args.split, model.info.image_size)
+    size = decode_size(model, args.model)
+    data = load_dataset(args.data, args.split, size)
     if data is None:
-        data = load_dataset(args.data, "train", model.info.image_size)
+        data = load_dataset(args.data, "train", size)
     if data is None:
         raise DataError(f"{args.data} has no {args.split} split")
     if not data.is_regression and data.classes != model.info.classes:
@@ -39,6 +67,9 @@ def run(args: argparse.Namespace) -> int:
                         f"{model.info.classes}")
     if hasattr(data, "prepare_for"):  # text: tokenise as the model was trained
         data.prepare_for(model)
+    warning = overlap_warning(data, args.model)
+    if warning:
+        print(warning, file=sys.stderr)
     device = resolve_device(args.device)
     pre = Preprocess.from_spec(model.spec, model.info.image_size)
     metrics = evaluate(model.to(device), data, pre, device)

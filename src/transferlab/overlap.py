@@ -1,0 +1,82 @@
+"""Which evaluation images did a model train on? Compact per-image hashes kept in its run folder.
+
+Metrics on images a model has seen are optimistic, and the usual way it happens is silent: the
+same folder passed to `fit` and later to `evaluate`. Every saved run stores one 8-byte blake2b
+digest per training and validation image (8 bytes per image, not the pixels), plus the stored
+image shape the digests were taken at; `evaluate` decodes its data at that shape and counts the
+matches.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import numpy as np
+import torch
+
+HASH_FILE = "train_hashes.npz"
+CHUNK = 1024  # rows hashed per step: bounded memory for file-backed image stores
+
+
+def image_hashes(images, n: int) -> np.ndarray:
+    """uint64 blake2b-64 digest of each uint8 image row; `images` is indexed by row tensors."""
+    digests = []
+    for start in range(0, n, CHUNK):
+        block = images[torch.arange(start, min(start + CHUNK, n))]
+        rows = block.cpu().contiguous().numpy().reshape(len(block), -1)
+        digests.extend(hashlib.blake2b(r.tobytes(), digest_size=8).digest() for r in rows)
+    return np.frombuffer(b"".join(digests), dtype="<u8").copy()
+
+
+def _parts_with_images(splits) -> list:
+    return [p for p in (splits.train, splits.val) if p is not None and hasattr(p, "images")]
+
+
+def save_training_hashes(run_dir: Path, splits) -> None:
+    """Write the hashes of the images the model learned from (train + validation)."""
+    parts = _parts_with_images(splits)
+    if not parts:  # text data: nothing to hash here
+        return
+    hashes = np.concatenate([image_hashes(p.images, len(p)) for p in parts])
+    shape = np.array(tuple(parts[0].images.shape[1:]), dtype=np.int64)
+    np.savez(run_dir / HASH_FILE, hashes=hashes, shape=shape)
+
+
+def hash_file_of(model_path: str | Path) -> Path:
+    """The hash file next to a model: MODEL_DIR/train_hashes.npz for a folder or a file."""
+    p = Path(model_path)
+    return (p if p.is_dir() else p.parent) / HASH_FILE
+
+
+def load_training_hashes(model_path: str | Path) -> tuple[np.ndarray, tuple[int, ...]] | None:
+    """(hashes, stored image shape), or None for a model saved without them."""
+    path = hash_file_of(model_path)
+    if not path.is_file():
+        return None
+    try:
+        with np.load(path) as z:
+            return z["hashes"], tuple(int(v) for v in z["shape"])
+    except (OSError, ValueError, KeyError):
+        return None  # a damaged file only loses the warning, never the evaluation
+
+
+def overlap_count(data, hashes: np.ndarray) -> int:
+    """How many images of `data` have a digest among `hashes`."""
+    mine = image_hashes(data.images, len(data))
+    return int(np.isin(mine, hashes).sum())
+
+
+def overlap_warning(data, model_path: str | Path) -> str | None:
+    """The warning line when `data` shares images with the model's training data, else None."""
+    saved = load_training_hashes(model_path)
+    if saved is None or not hasattr(data, "images"):
+        return None
+    hashes, shape = saved
+    if tuple(data.images.shape[1:]) != shape:
+        return None  # decoded at another size: digests cannot be compared
+    n = overlap_count(data, hashes)
+    if n == 0:
+        return None
+    return (f"warning: {n} of {len(data)} evaluation images are also training images of this "
+            "model; the metrics are optimistic")
