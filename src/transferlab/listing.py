@@ -162,19 +162,20 @@ def empty_class_reason(refused: int) -> str:
 
 
 def sniff_delimiter(lines: list[str]) -> str:
-    """`,` unless most lines only split on `;` or a tab (spreadsheets in many locales save
-    `path;label`): reading those as one column would call every row a text."""
+    """The delimiter that splits the most lines into fields; `,` on a tie.
+
+    Spreadsheets in many locales save `path;label` (and `1,5` for 1.5): read with commas, such
+    a file is one column, and every row would be called a text or a row without a label.
+    """
     sample = [ln for ln in lines if ln.strip()][:50]
 
     def splits(delim: str) -> int:
         return sum(len(next(csv.reader([ln], delimiter=delim))) >= 2 for ln in sample)
 
-    if not sample or splits(",") * 2 >= len(sample):
+    if not sample:
         return ","
-    for delim in DELIMITERS[1:]:
-        if splits(delim) * 2 > len(sample):
-            return delim
-    return ","
+    scores = {delim: splits(delim) for delim in DELIMITERS}
+    return max(DELIMITERS, key=lambda d: scores[d])  # ties keep the first: the comma
 
 
 def read_table(text: str) -> tuple[str, list[tuple[int, list[str]]]]:
