@@ -11,6 +11,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +19,7 @@ import pytest
 import torch
 from PIL import Image
 
+import transferlab.data.cache as cache
 import transferlab.data.files as files
 from tests.conftest import class_image, write_folder
 from transferlab.config import RunConfig
@@ -120,17 +122,40 @@ def test_truncated_cache_file_is_ignored_and_rebuilt(tmp_path):
     assert np.array_equal(pixels(again), good) and data_file.stat().st_size == full
 
 
+def settled_folder(root: Path) -> Path:
+    """Files last modified an hour ago: old enough for the scan record to trust their stat."""
+    old = time.time_ns() - 3600 * 10**9
+    for f in root.rglob("*.png"):
+        os.utime(f, ns=(old, old))
+    return root
+
+
+def test_second_scan_reads_no_unchanged_file(tmp_path, monkeypatch):
+    root = settled_folder(write_folder(tmp_path / "imgs", classes=2, per_class=5, size=24))
+    first = load_folder(root, size=16)
+
+    def no_reading(path):
+        raise AssertionError(f"read {path} again although it did not change")
+
+    monkeypatch.setattr(cache, "scan_file", no_reading)
+    forbid_decoding(monkeypatch)
+    second = load_folder(root, size=16)
+    assert np.array_equal(pixels(first), pixels(second))
+    assert second.originals["width"] == first.originals["width"]
+
+
 def test_changed_content_invalidates_the_cache_even_with_the_same_mtime(tmp_path, monkeypatch):
-    root = write_folder(tmp_path / "imgs", classes=2, per_class=5, size=24)
+    root = settled_folder(write_folder(tmp_path / "imgs", classes=2, per_class=5, size=24))
     load_folder(root, size=16)
     target = root / "class_1" / "img_002.png"
     stat = target.stat()
-    Image.fromarray(np.full((24, 24, 3), 7, np.uint8)).save(target)
+    noise = np.random.default_rng(0).integers(0, 256, (24, 24, 3), dtype=np.uint8)
+    Image.fromarray(noise).save(target)
     os.utime(target, ns=(stat.st_atime_ns, stat.st_mtime_ns))  # a copy tool keeping mtimes
     data = load_folder(root, size=16)
     assert data.originals["decode_cache"]["decoded_now"] is True
     row = data.paths.index(str(target))
-    assert (pixels(data)[row] == 7).all()
+    assert np.array_equal(pixels(data)[row], decode_image(target, 16).transpose(2, 0, 1))
 
 
 def test_large_set_is_file_backed_and_never_loaded_whole(tmp_path, monkeypatch):

@@ -10,6 +10,9 @@ shared with the feature cache):
     <key>/images.u8   uint8 rows (N, 3, S, S), C order, no header
     <key>/meta.json   shape, which input files the rows come from, the bad files with reasons
 
+and `<cache root>/scans/<hash of the path list>.json` remembers each file's digest and header by
+its stat signature, so a second run reads no image file at all (see `scan_files`).
+
 `key` hashes the decode rule's version, the size S and the content (BLAKE2b) of every input file
 in order: editing, adding or reordering files, or another size, is another entry. An entry is
 written under `<key>.tmp-<host>-<pid>-<random>/` and renamed into place only when complete, so a
@@ -25,6 +28,7 @@ import os
 import shutil
 import socket
 import statistics
+import time
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
@@ -36,11 +40,13 @@ import numpy as np
 from PIL import Image
 from tqdm import tqdm
 
+from transferlab.data.diskimages import DiskImages
 from transferlab.imageio import UNREADABLE, header_size
 
 DECODE_VERSION = 1  # bump when the decode rule changes: older entries stop matching
 RAM_LIMIT_MB = 1024  # decoded sets up to this size load into RAM; larger ones stay file-backed
 RAM_LIMIT_ENV = "TRANSFERLAB_IMAGES_IN_RAM_MB"
+RACY_NS = 2_000_000_000  # files changed this close to a scan record are read again
 CHUNK = 512  # files decoded per round of the thread pool (bounds memory while decoding)
 DECODE_ERRORS = (OSError, ValueError, EOFError, SyntaxError, Image.DecompressionBombError)
 Decoder = Callable[[Path, int], np.ndarray]
@@ -95,10 +101,66 @@ def scan_file(path: Path) -> FileInfo:
         return FileInfo(digest, error=reason or failure_reason(exc))
 
 
-def scan_files(paths: Sequence[Path], desc: str = "scan") -> list[FileInfo]:
+def _scan_all(paths: Sequence[Path], desc: str) -> list[FileInfo]:
     with ThreadPoolExecutor(workers()) as pool:
         return list(tqdm(pool.map(scan_file, paths, chunksize=64), total=len(paths), desc=desc,
                          unit="file", leave=False, disable=len(paths) < 2000))
+
+
+def _stat_sig(path: Path) -> list[int] | None:
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return [st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino]
+
+
+def scan_files(paths: Sequence[Path], desc: str = "scan") -> list[FileInfo]:
+    """FileInfo for every path; unchanged files reuse the digest and header of the last scan.
+
+    Like git's index: a file whose size, mtime, ctime and inode all match the record is not
+    read again (ctime changes on every write and cannot be set back, unlike mtime). A file
+    modified within RACY_NS of the record being written is read again, in case it changed
+    within one timestamp tick. The cache key is still the content digest.
+    """
+    memo_file = cache_root() / "scans" / f"{_paths_key(paths)}.json"
+    written, records = _read_memo(memo_file)
+    sigs = [_stat_sig(p) for p in paths]
+    infos: list[FileInfo | None] = []
+    for p, sig in zip(paths, sigs):
+        rec = records.get(str(p))
+        fresh = sig is not None and rec is not None and rec[0] == sig and sig[1] < written - RACY_NS
+        infos.append(FileInfo(*rec[1]) if fresh else None)
+    todo = [i for i, info in enumerate(infos) if info is None]
+    for i, info in zip(todo, _scan_all([paths[i] for i in todo], desc)):
+        infos[i] = info
+    if todo:
+        _write_memo(memo_file, {str(p): [sig, list(_astuple(info))] for p, sig, info
+                                in zip(paths, sigs, infos) if sig is not None})
+    return infos
+
+
+def _astuple(info: FileInfo) -> tuple:
+    return (info.digest, info.width, info.height, info.mode, info.error)
+
+
+def _paths_key(paths: Sequence[Path]) -> str:
+    return hashlib.sha256("\0".join(str(p.resolve()) for p in paths).encode()).hexdigest()[:32]
+
+
+def _read_memo(path: Path) -> tuple[int, dict]:
+    try:
+        memo = json.loads(path.read_text())
+        return int(memo["written_ns"]), dict(memo["files"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return 0, {}
+
+
+def _write_memo(path: Path, records: dict) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f"{path.name}.tmp-{_HOST}-{os.getpid()}")
+    tmp.write_text(json.dumps({"written_ns": time.time_ns(), "files": records}))
+    os.replace(tmp, path)
 
 
 def choose_size(infos: Sequence[FileInfo], max_size: int) -> int:
@@ -266,118 +328,3 @@ def cached_decode(paths: Sequence[Path], infos: Sequence[FileInfo], size: int, d
     if entry is not None:
         return entry, False
     return build_entry(key, paths, infos, size, decode, desc), True
-
-
-# -- file-backed images --------------------------------------------------------------------
-class _RowFile:
-    """A read-only descriptor per process (reopened after fork); pread needs no shared offset."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self._fd: int | None = None
-        self._pid = -1
-
-    def fd(self) -> int:
-        if self._fd is None or self._pid != os.getpid():
-            self._fd, self._pid = os.open(self.path, os.O_RDONLY), os.getpid()
-        return self._fd
-
-    def __del__(self) -> None:
-        if self._fd is not None and self._pid == os.getpid():
-            try:
-                os.close(self._fd)
-            except (OSError, TypeError):  # interpreter shutdown
-                pass
-
-
-class DiskImages:
-    """uint8 (N, C, H, W) images that stay in their cache file; indexing reads the rows asked for.
-
-    Quacks like the tensor an ImageSet holds: `shape`, `dtype`, `device`, `dim()`, `numel()`,
-    `len()`, `x[index]` (a new CPU tensor) and `to(device)` (all rows). `select(index)` is a
-    subset that reads no pixels. Rows are read with pread, not mmap: pages read stay in the OS
-    page cache, shared and evictable, instead of growing this process's resident memory.
-    """
-
-    def __init__(self, path: Path, shape: tuple[int, int, int, int], key: str,
-                 rows: np.ndarray | None = None, file: _RowFile | None = None) -> None:
-        import torch
-
-        self.path, self.key = Path(path), key
-        self.row_shape = tuple(shape[1:])
-        self.rows = np.arange(shape[0], dtype=np.int64) if rows is None else rows
-        self._file = file or _RowFile(self.path)
-        self.dtype, self.device = torch.uint8, torch.device("cpu")
-
-    @property
-    def shape(self):
-        import torch
-
-        return torch.Size((len(self.rows), *self.row_shape))
-
-    def __len__(self) -> int:
-        return len(self.rows)
-
-    def dim(self) -> int:
-        return 4
-
-    def numel(self) -> int:
-        return len(self.rows) * int(np.prod(self.row_shape))
-
-    def select(self, index) -> DiskImages:
-        return DiskImages(self.path, (0, *self.row_shape), self.key, _pick(self.rows, index),
-                          self._file)
-
-    def __getitem__(self, index):
-        if isinstance(index, (int, np.integer)):
-            return self._read(self.rows[[index]])[0]
-        return self._read(_pick(self.rows, index))
-
-    def _read(self, rows: np.ndarray):
-        import torch
-
-        rows = np.atleast_1d(rows)
-        row_bytes = int(np.prod(self.row_shape))
-        out = np.empty((len(rows), *self.row_shape), dtype=np.uint8)
-        flat = out.reshape(len(rows), row_bytes)
-        breaks = np.flatnonzero(np.diff(rows) != 1) + 1
-        for lo, hi in zip(np.r_[0, breaks], np.r_[breaks, len(rows)]):
-            _pread_into(self._file.fd(), memoryview(flat[lo:hi]).cast("B"),
-                        int(rows[lo]) * row_bytes)
-        return torch.from_numpy(out)
-
-    def to(self, device, non_blocking: bool = False, chunk: int = 4096):
-        """Every row on `device`, read chunk by chunk (host memory holds one chunk at a time)."""
-        import torch
-
-        out = torch.empty(tuple(self.shape), dtype=torch.uint8, device=device)
-        for i in range(0, len(self.rows), chunk):
-            out[i:i + chunk] = self._read(self.rows[i:i + chunk]).to(device)
-        return out
-
-    def cpu(self):
-        return self.to("cpu")
-
-    def identity(self) -> bytes:
-        """Content identity: the entry key (hash of file contents, size, rule) and the rows."""
-        return self.key.encode() + self.rows.tobytes()
-
-
-def _pick(rows: np.ndarray, index) -> np.ndarray:
-    """rows[index] for a slice, an int/bool tensor, array or list."""
-    if isinstance(index, slice):
-        return rows[index]
-    if hasattr(index, "cpu"):  # a torch tensor
-        index = index.cpu().numpy()
-    index = np.asarray(index)
-    if index.dtype == bool:
-        return rows[np.flatnonzero(index)]
-    return rows[index.astype(np.int64, copy=False)]
-
-
-def _pread_into(fd: int, buf: memoryview, offset: int) -> None:
-    while len(buf):
-        n = os.preadv(fd, [buf], offset)
-        if n <= 0:
-            raise OSError(f"decode cache file ended early (fd {fd}, offset {offset})")
-        buf, offset = buf[n:], offset + n

@@ -1,7 +1,7 @@
 """The in-memory image set every source produces.
 
 Images are decoded once into uint8 (N, C, H, W): a tensor in memory for small sets, or for a
-folder larger than memory the rows of its decode-cache file (data/cache.py DiskImages), read per
+folder larger than memory the rows of its decode-cache file (data/diskimages.py), read per
 batch. Batches are cut from it and augmented in torch on the training device; there are no
 per-sample Python transforms and no DataLoader workers to crash on a bad file.
 """
@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 import torch
 
-from transferlab.data.cache import DiskImages
+from transferlab.data.diskimages import DiskImages
 from transferlab.errors import DataError
 
 
