@@ -145,7 +145,8 @@ def _astuple(info: FileInfo) -> tuple:
 
 
 def _paths_key(paths: Sequence[Path]) -> str:
-    return hashlib.sha256("\0".join(str(p.resolve()) for p in paths).encode()).hexdigest()[:32]
+    joined = "\0".join(os.path.abspath(p) for p in paths)  # string work only: no syscalls
+    return hashlib.sha256(joined.encode()).hexdigest()[:32]
 
 
 def _read_memo(path: Path) -> tuple[int, dict]:
