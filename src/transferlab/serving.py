@@ -193,7 +193,17 @@ def _onnx_runner(path: Path, device: str) -> Callable[[np.ndarray], np.ndarray]:
     except Exception as exc:  # noqa: BLE001 - onnxruntime raises its own untyped errors
         raise CheckpointError(not_a_model(path, "ONNX", "onnx", exc)) from exc
     name = session.get_inputs()[0].name
-    return lambda x: np.asarray(session.run(None, {name: x})[0], dtype=np.float32)
+
+    def run(x: np.ndarray) -> np.ndarray:
+        try:
+            return np.asarray(session.run(None, {name: x})[0], dtype=np.float32)
+        except Exception as exc:  # noqa: BLE001 - e.g. a graph exported with a fixed batch
+            detail = " ".join(str(exc).split())[:160]
+            raise CheckpointError(
+                f"{path} cannot run on input {tuple(x.shape)} ({detail}); it does not match "
+                "its sidecar: re-run `transferlab export RUN_DIR --format onnx`") from exc
+
+    return run
 
 
 def _torch_runner(module, device: str) -> Callable[[np.ndarray], np.ndarray]:
