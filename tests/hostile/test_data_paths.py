@@ -166,3 +166,23 @@ def test_predict_csv_rows_are_confined_but_typed_files_are_not(tmp_path):
     assert all("outside the CSV's folder" in r.error and "command line" in r.error
                for r in rows[:2])
     assert rows[2].path == secret and rows[2].error is None
+
+
+def test_text_folder_link_leading_outside_is_listed_and_not_read(tmp_path):
+    from transferlab.data.text_files import load_text_folder
+
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "secret.txt").write_text("a private note")
+    for c in ("pos", "neg"):
+        (tmp_path / "texts" / c).mkdir(parents=True)
+        for i in range(2):
+            (tmp_path / "texts" / c / f"{i}.txt").write_text(f"{c} text {i}")
+    link = tmp_path / "texts" / "pos" / "leak.txt"
+    link.symlink_to(outside / "secret.txt")
+    with watch_opens() as opened:
+        ds = load_text_folder(tmp_path / "texts")
+    assert len(ds) == 4 and "a private note" not in ds.texts
+    (bad,) = ds.skipped
+    assert bad.path == str(link) and "outside the data folder" in bad.reason
+    assert not any("secret.txt" in p for p in opened)

@@ -53,7 +53,7 @@ def load_dataset(data: str, split: str = "train", image_size: int | None = 224,
     if path.is_dir() and is_idx_dir(path):
         return load_idx(path, split)
     if is_text_source(path):
-        return load_text_split(path, split, on_bad, task)
+        return load_text_split(path, split, on_bad, task, allow_outside)
     if path.is_dir():
         sub = path / split if (path / "train").is_dir() else None
         if sub is None:

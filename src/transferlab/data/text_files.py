@@ -17,7 +17,7 @@ from transferlab.data.dataset import BadFile
 from transferlab.data.files import IMAGE_SUFFIXES, _apply_policy, target_problem
 from transferlab.data.text import TextSet
 from transferlab.errors import DataError
-from transferlab.listing import DELIMITERS
+from transferlab.listing import DELIMITERS, walk_images
 
 TEXT_HEADERS = ("text", "sentence", "review", "content", "document")
 LABEL_HEADERS = ("label", "class", "category", "target", "y")
@@ -208,16 +208,23 @@ def is_text_folder(root: Path) -> bool:
 
 
 def load_text_folder(root: str | Path, on_bad: str = "skip", classes: list[str] | None = None,
-                     max_length: int | None = None) -> TextSet:
-    """root/CLASS/*.txt → TextSet, one text per file; class order is the sorted folder names."""
+                     max_length: int | None = None, allow_outside: bool = False) -> TextSet:
+    """root/CLASS/*.txt → TextSet, one text per file; class order is the sorted folder names.
+
+    Links out of `root` and broken links are bad files, never read (see transferlab.listing),
+    unless `allow_outside`.
+    """
     root = Path(root)
+    real_root = root.resolve()
     dirs = sorted(d for d in root.iterdir() if d.is_dir() and not d.name.startswith("."))
     if len(dirs) < 2:
         raise DataError(f"{root}: a text folder needs one sub-folder per class (at least 2), "
                         f"found {len(dirs)}")
     texts, labels, wheres, bad = [], [], [], []
     for d in dirs:
-        for f in sorted(p for p in d.rglob("*.txt") if p.is_file()):
+        files, refused = walk_images(d, real_root, {".txt"}, allow_outside)
+        bad.extend(BadFile(r.where, r.reason) for r in refused)
+        for f in files:
             text, problem = _read_text_file(f)
             if problem is not None:
                 bad.append(problem)
@@ -240,13 +247,14 @@ def is_text_source(path: Path) -> bool:
 
 
 def load_text_split(path: Path, split: str, on_bad: str = "skip",
-                    task: str = "classification") -> TextSet | None:
+                    task: str = "classification", allow_outside: bool = False) -> TextSet | None:
     """Same split rules as images: DIR/train + DIR/test when both exist, else 'train' only."""
     if path.is_dir() and (path / "train").is_dir():
         sub = path / split
-        return load_text_folder(sub, on_bad) if sub.is_dir() else None
+        return (load_text_folder(sub, on_bad, allow_outside=allow_outside) if sub.is_dir()
+                else None)
     if split != "train":
         return None
     if path.is_dir():
-        return load_text_folder(path, on_bad)
+        return load_text_folder(path, on_bad, allow_outside=allow_outside)
     return load_text_csv(path, on_bad, task)
