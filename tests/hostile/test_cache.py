@@ -23,7 +23,7 @@ import transferlab.data.cache as cache
 import transferlab.data.files as files
 from tests.conftest import class_image, write_folder
 from transferlab.config import RunConfig
-from transferlab.data import load_dataset, make_splits
+from transferlab.data import ImageSet, load_dataset, make_splits
 from transferlab.data.cache import RAM_LIMIT_ENV, DiskImages, entries_dir
 from transferlab.data.files import decode_image, load_folder
 from transferlab.data.transforms import Preprocess
@@ -183,6 +183,8 @@ def test_large_set_is_file_backed_and_never_loaded_whole(tmp_path, monkeypatch):
     assert splits.train.fingerprint() == splits.train.fingerprint() != splits.test.fingerprint()
     assert "file-backed" in splits.train.place(CPU)
     assert splits.train.images[2].shape == (3, 16, 16)  # int index, as the rank bench uses
+    assert splits.train.images[torch.tensor([], dtype=torch.long)].shape == (0, 3, 16, 16)
+    assert torch.equal(splits.test.images.to(CPU), ram_splits.test.images)  # place() on a GPU
     assert splits.train.summary()["image_shape"] == [3, 16, 16]
 
 
@@ -214,3 +216,29 @@ def test_image_size_flag_decides_the_stored_size(tmp_path):
     cfg = RunConfig(data=str(root), device="cpu", image_size=48)
     assert prepare_data(cfg, log=lambda *_: None).train.source_size == 48
     assert load_dataset(str(root), "train", None, max_size=64).source_size == 64
+
+
+@pytest.mark.slow
+def test_compare_on_a_file_backed_folder_decodes_each_file_once(tmp_path, monkeypatch):
+    """Every strategy, the feature cache, predictions, the report and the training hashes read
+    the file-backed images; the folder is decoded once for the whole compare."""
+    from transferlab.compare import compare
+
+    root = write_folder(tmp_path / "imgs", classes=2, per_class=8, size=24)
+    monkeypatch.setenv(RAM_LIMIT_ENV, "0.001")
+    decoded: list[Path] = []
+    real = files.decode_image
+    monkeypatch.setattr(files, "decode_image", lambda p, s: decoded.append(p) or real(p, s))
+    placed: list[str] = []
+    real_place = ImageSet.place
+    monkeypatch.setattr(ImageSet, "place", lambda self, d, *a: placed.append(
+        "file-backed" if self.file_backed else "ram") or real_place(self, d, *a))
+    cfg = RunConfig(data=str(root), device="cpu", strategies=["linear-probe", "finetune"],
+                    epochs=1, image_size=32, batch_size=8, out=str(tmp_path / "runs"),
+                    name="cmp")
+    report = compare(cfg, log=lambda *_: None)
+    assert sorted(decoded) == sorted(root.rglob("*.png"))  # 16 files, each decoded once
+    assert [r["strategy"] for r in report.rows] == ["linear-probe", "finetune"]
+    assert placed and set(placed) == {"file-backed"}
+    with np.load(tmp_path / "runs" / "cmp" / "finetune" / "predictions.npz") as z:
+        assert z["y_true"].shape == (4,)

@@ -82,6 +82,8 @@ class DiskImages:
         rows = np.atleast_1d(rows)
         row_bytes = int(np.prod(self.row_shape))
         out = np.empty((len(rows), *self.row_shape), dtype=np.uint8)
+        if not len(rows):  # e.g. no wrong predictions to show
+            return torch.from_numpy(out)
         flat = out.reshape(len(rows), row_bytes)
         breaks = np.flatnonzero(np.diff(rows) != 1) + 1
         for lo, hi in zip(np.r_[0, breaks], np.r_[breaks, len(rows)]):
