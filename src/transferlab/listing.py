@@ -122,14 +122,15 @@ class FolderListing:
     empty: dict[str, int]  # class folder left out → number of its files that were refused
 
 
-def list_class_folders(root: Path, suffixes: Iterable[str],
-                       allow_outside: bool = False) -> FolderListing:
+def list_class_folders(root: Path, suffixes: Iterable[str], allow_outside: bool = False,
+                       data_root: Path | None = None) -> FolderListing:
     """root/CLASS/**/*.png → classes (sorted names of folders with a usable image) and files.
 
     A class folder without one usable image is left out (an empty class would be a class with
-    0 images, changing macro metrics for nothing); the caller warns about it.
+    0 images, changing macro metrics for nothing); the caller warns about it. Links must stay
+    inside `data_root` (default `root`).
     """
-    real_root, problem = _resolve(root)
+    real_root, problem = _resolve(data_root or root)
     if real_root is None:
         return FolderListing([], [], [Refused(str(root), problem or "")], {})
     classes: list[str] = []

@@ -186,3 +186,15 @@ def test_text_folder_link_leading_outside_is_listed_and_not_read(tmp_path):
     (bad,) = ds.skipped
     assert bad.path == str(link) and "outside the data folder" in bad.reason
     assert not any("secret.txt" in p for p in opened)
+
+
+def test_split_folders_may_link_into_their_shared_dataset_folder(tmp_path):
+    pool = write_folder(tmp_path / "ds" / "pool", classes=2, per_class=3)
+    for split in ("train", "test"):
+        for c in range(2):
+            d = tmp_path / "ds" / split / f"class_{c}"
+            d.mkdir(parents=True)
+            for f in sorted((pool / f"class_{c}").iterdir()):
+                (d / f.name).symlink_to(f)
+    ds = load_dataset(str(tmp_path / "ds"), "train", 32)
+    assert len(ds) == 6 and not ds.skipped

@@ -130,7 +130,11 @@ def list_folder(root: Path, allow_outside: bool = False
     images; they are returned as BadFile notes so data.json lists them, but they do not stop a
     `--on-bad-file error` run (nothing in them needs fixing for the run to be right).
     """
-    listing = list_class_folders(root, IMAGE_SUFFIXES, allow_outside)
+    # DIR/train and DIR/test are one dataset: links from a split into DIR (a shared pool of
+    # images, a common way to make splits) stay inside the data the user named
+    split_layout = root.name in ("train", "test") and (root.parent / "train").is_dir()
+    data_root = root.parent if split_layout else root
+    listing = list_class_folders(root, IMAGE_SUFFIXES, allow_outside, data_root)
     notes = []
     for name, refused in listing.empty.items():
         reason = empty_class_reason(refused)
