@@ -7,6 +7,7 @@ size, and where the pixels live.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -242,3 +243,6 @@ def test_compare_on_a_file_backed_folder_decodes_each_file_once(tmp_path, monkey
     assert placed and set(placed) == {"file-backed"}
     with np.load(tmp_path / "runs" / "cmp" / "finetune" / "predictions.npz") as z:
         assert z["y_true"].shape == (4,)
+    summary = json.loads((tmp_path / "runs" / "cmp" / "data.json").read_text())["train"]
+    assert summary["originals"]["stored_size"] == 32 and summary["image_shape"] == [3, 32, 32]
+    assert summary["originals"]["width"] == {"min": 24, "median": 24, "max": 24}

@@ -40,14 +40,14 @@ def resolve_data_path(data: str) -> Path:
     return path
 
 
-def load_dataset(data: str, split: str = "train", image_size: int | None = 224,
+def load_dataset(data: str, split: str = "train", image_size: int | None = None,
                  on_bad: str = "skip", task: str = "classification",
                  max_size: int = MAX_DECODE_SIZE,
                  allow_outside: bool = False) -> ImageSet | None:
     """Load one split; returns None for 'test' when the source has no separate test split.
 
-    Folder/CSV images are stored at `image_size`; `None` chooses it from the originals (their
-    median shorter side, at most `max_size`). IDX and text sources ignore both.
+    Folder/CSV images are stored at `image_size`; `None` (the default) chooses it from the
+    originals: their median shorter side, at most `max_size`. IDX and text sources ignore both.
     """
     path = resolve_data_path(data)
     if path.is_dir() and is_idx_dir(path):

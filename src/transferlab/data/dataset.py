@@ -124,7 +124,7 @@ class ImageSet(Labelled):
         free = free_memory(device)
         if self.file_backed and (free is None or self.images.numel() > budget * free):
             return (f"{size_mb:.0f} MB of images read per batch from the decode cache "
-                    f"{self.images.path.parent.name} (file-backed)")
+                    "(file-backed)")
         if free is None or self.images.device == device:
             return f"{size_mb:.0f} MB of images in {self.images.device.type} memory"
         if self.images.numel() <= budget * free:

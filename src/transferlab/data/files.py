@@ -106,7 +106,7 @@ def _to_set(decoded: Decoded, classes: list[str], source: str,
                     decoded.originals)
 
 
-def load_folder(root: str | Path, size: int | None = 224, on_bad: str = "skip",
+def load_folder(root: str | Path, size: int | None = None, on_bad: str = "skip",
                 max_size: int = MAX_DECODE_SIZE, allow_outside: bool = False) -> ImageSet:
     """root/CLASS/*.png → ImageSet; class order is the sorted folder names.
 
@@ -152,7 +152,7 @@ def list_folder(root: Path, allow_outside: bool = False
     return listing.classes, items, bad, notes
 
 
-def load_csv(path: str | Path, size: int | None = 224, on_bad: str = "skip",
+def load_csv(path: str | Path, size: int | None = None, on_bad: str = "skip",
              task: str = "classification", max_size: int = MAX_DECODE_SIZE,
              allow_outside: bool = False) -> ImageSet:
     """A CSV of `path,label` rows (header optional; `,`, `;` or tab separated).
