@@ -36,7 +36,6 @@ RESIZE_RULE = ("decode to RGB by transferlab.imageio's rule (EXIF orientation ap
                "in_chans == 1; subtract mean and divide by std per channel; layout NCHW float32")
 CSV_HEADER_NAMES = ("path", "file", "filename", "image")
 INSTALL_HINT = "pip install 'transferlab[export]'"
-PREDICT_HINT = "pass the file itself on the command line to predict on it"
 
 
 @dataclass(frozen=True)
@@ -112,15 +111,16 @@ def collect_inputs(inputs: Iterable[str | Path]) -> list[InputItem]:
     A path given on the command line that does not exist is a user typo and raises; a missing
     file listed inside a CSV becomes an error row so one stale line does not stop a batch.
 
-    Files the user typed are read wherever they are. What a CSV or a folder names is confined
-    as in training (transferlab.listing): CSV rows resolve under the CSV's folder, links must
-    stay inside the folder given, broken links are listed; each refusal is an error row.
+    Unlike training data, prediction inputs are not confined to a folder: a CSV of paths is
+    the user's own list of files to score, absolute paths included, and nothing read here goes
+    into a model or a report. Relative CSV rows resolve under the CSV's folder; broken links and
+    missing files are error rows (transferlab.listing), never silently dropped.
     """
     items: list[InputItem] = []
     for item in inputs:
         p = Path(item)
         if p.is_dir():
-            files, refused = walk_images(p, p.resolve(), IMAGE_SUFFIXES, False, PREDICT_HINT)
+            files, refused = walk_images(p, p.resolve(), IMAGE_SUFFIXES, allow_outside=True)
             found = [InputItem(str(f), f) for f in files]
             found += [InputItem(r.where, None, r.reason) for r in refused]
             items.extend(sorted(found, key=lambda it: it.name))
@@ -148,7 +148,7 @@ def _csv_items(path: Path) -> list[InputItem]:
         if not cell:
             items.append(InputItem(f"{path}:{lineno}", None, "empty path in first column"))
             continue
-        p, reason = resolve_row(cell, path.parent, False, PREDICT_HINT)
+        p, reason = resolve_row(cell, path.parent, allow_outside=True)
         items.append(InputItem(str(p), None if reason else p, reason))
     return items
 

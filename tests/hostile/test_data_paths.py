@@ -156,16 +156,20 @@ def test_fit_cli_lists_outside_row_and_allow_flag_lifts_it(tmp_path):
     assert "empty.png" in proc.stderr and "secret.png" not in proc.stderr
 
 
-def test_predict_csv_rows_are_confined_but_typed_files_are_not(tmp_path):
+def test_predict_reads_listed_files_anywhere_and_names_broken_links(tmp_path):
+    """Predict inputs are the user's own list (nothing read goes into a model or report), so
+    CSV rows may name files anywhere; a broken link is an error row, not silently dropped."""
     secret = secret_png(tmp_path)
-    listing = tmp_path / "data" / "list.csv"
-    listing.parent.mkdir()
-    listing.write_text(f"path\n{secret}\n../outside/secret.png\n")
-    rows = collect_inputs([listing, secret])
-    assert [r.path for r in rows[:2]] == [None, None]
-    assert all("outside the CSV's folder" in r.error and "command line" in r.error
-               for r in rows[:2])
-    assert rows[2].path == secret and rows[2].error is None
+    folder = write_folder(tmp_path / "data", classes=1, per_class=1)
+    (folder / "class_0" / "gone.png").symlink_to(folder / "class_0" / "deleted.png")
+    listing = folder / "list.csv"
+    listing.write_text(f"path\n{secret}\n../outside/secret.png\nclass_0/gone.png\n")
+    rows = collect_inputs([listing, folder / "class_0"])
+    assert [r.path for r in rows[:2]] == [secret, folder / "../outside/secret.png"]
+    assert rows[0].error is None and rows[1].error is None
+    assert rows[2].path is None and rows[2].error.startswith("broken symbolic link")
+    assert [(Path(r.name).name, r.error is None) for r in rows[3:]] == [
+        ("gone.png", False), ("img_000.png", True)]
 
 
 def test_text_folder_link_leading_outside_is_listed_and_not_read(tmp_path):
