@@ -186,7 +186,7 @@ def csv_items(path: Path, task: str, allow_outside: bool = False
             continue
         file, reason = resolve_row(row[0].strip(), path.parent, allow_outside)
         if reason is not None:
-            bad.append(BadFile(f"{where} {row[0].strip()}", reason))
+            bad.append(BadFile(f"{where} {file}", reason))
             continue
         parsed.append((file, row[1].strip(), where))
     if task != "regression":
