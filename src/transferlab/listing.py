@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import csv
 import os
+import warnings
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +25,20 @@ ALLOW_HINT = "move the file under it or pass --allow-outside-paths"
 
 class DataWarning(UserWarning):
     """A data problem the run survives: an empty class folder, a class too small to test on."""
+
+
+def plain_data_warnings() -> None:
+    """Print DataWarnings as `warning: MESSAGE`, the CLI's style, instead of Python's
+    `file:line: DataWarning: ...` plus a source line; other warnings keep their format."""
+    original = warnings.formatwarning
+
+    def fmt(message: Warning | str, category: type[Warning], filename: str, lineno: int,
+            line: str | None = None) -> str:
+        if issubclass(category, DataWarning):
+            return f"warning: {message}\n"
+        return original(message, category, filename, lineno, line)
+
+    warnings.formatwarning = fmt
 
 
 @dataclass(frozen=True)

@@ -131,3 +131,16 @@ def test_fit_cli_lists_nan_targets_in_one_line_each(tmp_path):
     assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
     assert f"  {path}:2: target 'nan' is not a finite number" in proc.stderr
     assert f"  {path}:3: target 'inf' is not a finite number" in proc.stderr
+
+
+def test_fit_cli_prints_the_empty_class_warning_as_one_plain_line(tmp_path):
+    data = write_folder(tmp_path / "imgs", classes=2, per_class=3)
+    (data / "empty").mkdir()
+    (data / "class_0" / "zero.png").write_bytes(b"")  # --on-bad-file error stops before training
+    proc = cli("fit", "--data", data, "--on-bad-file", "error", "--device", "cpu",
+               "--out", tmp_path / "runs")
+    assert proc.returncode == 2, proc.stderr
+    lines = proc.stderr.splitlines()
+    assert lines[0] == (f"warning: {data / 'empty'}: empty class folder (no image files); "
+                        "left out, not a class with 0 images")
+    assert lines[1] == "error: 1 bad input file(s):"

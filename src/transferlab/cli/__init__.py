@@ -20,6 +20,7 @@ from transferlab.cli import (
     report_cmd,
 )
 from transferlab.errors import Interrupted, TransferlabError
+from transferlab.listing import plain_data_warnings
 
 COMMANDS = [compare_cmd, fit_cmd, evaluate_cmd, predict_cmd, export_cmd, backbones_cmd,
             rank_cmd, report_cmd]
@@ -41,6 +42,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    plain_data_warnings()  # empty class folders, small classes: `warning: ...` lines
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
