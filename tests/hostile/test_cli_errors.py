@@ -79,3 +79,19 @@ def test_compare_prunes_checkpoints_and_prints_the_run_folder_size(root, data):
     last = proc.stdout.strip().splitlines()[-1]
     assert re.fullmatch(rf"run folder {re.escape(str(run))}: \d+\.\d (KB|MB)", last), last
     assert last.endswith(human_size(folder_size(run)))
+
+
+@pytest.mark.parametrize("args, expected", [
+    (["fit", "--bn", "sideways"], "error: transferlab fit: argument --bn: invalid choice: "
+     "'sideways' (choose from 'frozen', 'train'); see `transferlab fit --help`"),
+    (["fit", "--epochs", "ten"], "error: transferlab fit: argument --epochs: invalid int value: "
+     "'ten'; see `transferlab fit --help`"),
+    (["frobnicate"], "error: transferlab: argument COMMAND: invalid choice: 'frobnicate' "
+     "(choose from 'compare', 'fit', 'evaluate', 'predict', 'export', 'backbones', 'rank', "
+     "'report'); see `transferlab --help`"),
+])
+def test_a_bad_flag_is_one_line_not_a_usage_block(args, expected, tmp_path):
+    proc = cli(*args, "--out", tmp_path) if args[0] == "fit" else cli(*args)
+    assert one_line_error(proc) == expected
+    assert "usage:" not in proc.stderr
+    assert list(tmp_path.iterdir()) == []

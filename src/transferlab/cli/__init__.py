@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from typing import NoReturn
 
 from transferlab import __version__
 from transferlab.cli import (
@@ -26,8 +27,19 @@ COMMANDS = [compare_cmd, fit_cmd, evaluate_cmd, predict_cmd, export_cmd, backbon
             rank_cmd, report_cmd]
 
 
+class OneLineParser(argparse.ArgumentParser):
+    """argparse, but a bad flag is one line (`error: ...` + where to look), exit code 2.
+
+    argparse's default prints the whole usage block before the error, which buries the one line
+    that says what to fix; every other user error of transferlab is a single line too.
+    """
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"error: {self.prog}: {message}; see `{self.prog} --help`\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="transferlab",
         description="Transfer a pretrained network to your data and measure whether it beat "
                     "training from scratch.",
