@@ -55,7 +55,8 @@ class ExportResult:
 def preprocessing_for(info: ModelInfo) -> Preprocessing:
     """Serving-side description of the preprocessing the model was trained and evaluated with."""
     p = Preprocess.from_spec(info.spec, info.image_size)
-    return Preprocessing(p.size, tuple(p.mean), tuple(p.std), p.in_chans, p.interpolation)
+    return Preprocessing(p.size, tuple(p.mean), tuple(p.std), p.in_chans, p.interpolation,
+                         info.decode_size)
 
 
 def build_sidecar(info: ModelInfo, fmt: str, file_name: str,

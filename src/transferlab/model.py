@@ -32,6 +32,14 @@ class ModelInfo:
     image_size: int = 224
     extra: dict = field(default_factory=dict)
 
+    @property
+    def decode_size(self) -> int:
+        """Side the training images were stored (decoded) at; predict and serving decode new
+        images at this size and resize to `image_size` as evaluation does, so a 28 px source
+        is upsampled the same way in training and in deployment. Models saved before the size
+        was recorded decoded at `image_size` (at least 32 px)."""
+        return int(self.extra.get("decode_size") or max(self.image_size, 32))
+
     def to_json(self) -> str:
         return json.dumps({
             "backbone": self.backbone, "spec": self.spec.to_dict(), "classes": self.classes,

@@ -56,7 +56,7 @@ def predict_files(model: TransferModel, inputs: list[str], top_k: int,
             rows[-1]["error"] = item.error or "no path"
             continue
         try:
-            good.append((len(rows) - 1, decode_image(item.path, max(size, 32))))
+            good.append((len(rows) - 1, decode_image(item.path, model.info.decode_size)))
         except Exception as exc:  # noqa: BLE001 - any decode failure is a per-row error
             rows[-1]["error"] = _reason(exc)
     if not good:

@@ -139,6 +139,8 @@ def run_strategy(cfg: RunConfig, strategy: str, splits: DataSplits, run_dir: Pat
     recipe = auto_recipe(len(splits.train), model.spec, splits.train.source_size, device,
                          cfg.recipe_overrides())
     model.info.image_size = recipe.image_size
+    if isinstance(splits.train, ImageSet):  # predict/serving decode new images at this size
+        model.info.extra["decode_size"] = splits.train.source_size
     phases = phases_for(strategy, recipe, len(model.stage_groups()))
     init = "pretrained" if model.spec.pretrained else "random init"
     # a text run's input size is the token cap prepare_for chose, not the recipe's image size

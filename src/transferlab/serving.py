@@ -47,11 +47,13 @@ class Preprocessing:
     std: tuple[float, ...]
     in_chans: int = 3
     interpolation: str = "bilinear"
+    stored_size: int | None = None  # side the training images were stored at (ModelInfo)
 
     @property
     def decode_size(self) -> int:
-        """`predict_files` decodes at no less than 32 px, then lets eval_batch resize."""
-        return max(self.size, 32)
+        """Decode as `predict_files` does: at the training images' stored size (older sidecars:
+        at least 32 px), then resize to `size` as eval_batch does."""
+        return self.stored_size or max(self.size, 32)
 
     def to_dict(self) -> dict:
         return {"size": self.size, "decode_size": self.decode_size, "mean": list(self.mean),
@@ -63,7 +65,8 @@ class Preprocessing:
     def from_dict(cls, d: dict) -> Preprocessing:
         return cls(int(d["size"]), tuple(float(v) for v in d["mean"]),
                    tuple(float(v) for v in d["std"]), int(d.get("in_chans", 3)),
-                   str(d.get("interpolation", "bilinear")))
+                   str(d.get("interpolation", "bilinear")),
+                   int(d["decode_size"]) if d.get("decode_size") else None)
 
     def prepare(self, im: Image.Image) -> np.ndarray:
         """Opened image → uint8 (S, S, 3) by the one decode rule (transferlab.imageio), as in
@@ -74,7 +77,7 @@ class Preprocessing:
     def _fit(self, array: np.ndarray) -> np.ndarray:
         if self.decode_size == self.size:
             return array
-        # tiny models only: eval_batch's downscale, done by PIL
+        # eval_batch's resize from the stored size to the model's, done by PIL
         mode = (Image.Resampling.BICUBIC if self.interpolation == "bicubic"
                 else Image.Resampling.BILINEAR)
         return np.asarray(Image.fromarray(array).resize((self.size, self.size), mode),

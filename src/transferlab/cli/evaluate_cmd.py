@@ -41,6 +41,8 @@ def decode_size(model, model_path: str) -> int:
     """The size the model's training images were stored at, so pixels (and hashes) match."""
     from transferlab.overlap import load_training_hashes
 
+    if "decode_size" in model.info.extra:
+        return model.info.decode_size
     saved = load_training_hashes(model_path)
     return saved[1][-1] if saved else model.info.image_size
 
