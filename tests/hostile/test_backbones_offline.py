@@ -143,3 +143,20 @@ def test_uncached_hf_text_name_fails_fast_in_one_line():
     message = str(err.value)
     assert "\n" not in message and "neither a local folder nor in the Hugging Face cache" in message
     assert "--backbone hf:DIR" in message
+
+
+def test_uncached_torchvision_name_fails_fast_in_one_line(tmp_path):
+    """torch.hub would try download.pytorch.org; behind a dead proxy it must not wait for it."""
+    env = {**no_network_env(tmp_path), "HTTPS_PROXY": "http://127.0.0.1:9"}
+    probe = PROBE.replace("import timm", "import torchvision").replace("timm:resnet18",
+                                                                       "tv:resnet18")
+    proc = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                          timeout=300, env=env)
+    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert out["type"] == "WeightsError", out
+    assert out["seconds"] < 5, out
+    assert "\n" not in out["message"]
+    assert out["message"].startswith("pretrained weights for torchvision 'resnet18' are not "
+                                      "available offline (file resnet18-f37072fd.pth expected "
+                                      f"under {tmp_path / 'torch' / 'hub' / 'checkpoints'}")
+    assert "download https://download.pytorch.org/models/resnet18-f37072fd.pth" in out["message"]

@@ -149,13 +149,21 @@ def cached_weights(cfg) -> Path | None:
 
 
 def _download_possible(cfg, timeout: float = 2.0) -> bool:
-    """Whether a download can work at all: not HF_HUB_OFFLINE, and the host timm would fetch
-    from (or the HTTPS proxy) accepts a TCP connection within `timeout` seconds."""
+    """Whether timm's download can work at all: not HF_HUB_OFFLINE, and the host it would fetch
+    from answers (`url_reachable`)."""
     from huggingface_hub import constants
 
     if cfg is None or constants.HF_HUB_OFFLINE:
         return False
-    url = constants.ENDPOINT if cfg.hf_hub_id else cfg.url
+    return url_reachable(constants.ENDPOINT if cfg.hf_hub_id else cfg.url, timeout)
+
+
+def url_reachable(url: str | None, timeout: float = 2.0) -> bool:
+    """Whether `url`'s host (or the HTTPS proxy) accepts a TCP connection within `timeout` s.
+
+    Hub clients retry an unreachable host for about a minute before failing; asking first lets
+    an offline machine get its one-line "supply this file" answer in seconds.
+    """
     proxy = next((os.environ[k] for k in ("HTTPS_PROXY", "https_proxy", "ALL_PROXY",
                                           "all_proxy") if os.environ.get(k)), None)
     target = urlparse(proxy or url or "")

@@ -6,12 +6,12 @@ Linear layer, keep it as the source head and replace it by Identity so the model
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 from torch import nn
 
 from transferlab.backbones.base import Backbone
+from transferlab.backbones.timm_source import url_reachable
 from transferlab.errors import WeightsError
 from transferlab.weights import WeightsSpec
 
@@ -31,6 +31,24 @@ def _detach_last_linear(net: nn.Module) -> tuple[nn.Linear, int]:
     return last, last.in_features
 
 
+def _checkpoints_dir() -> Path:
+    """Where torch.hub keeps downloaded weights ($TORCH_HOME/hub/checkpoints)."""
+    import torch
+
+    return Path(torch.hub.get_dir()) / "checkpoints"
+
+
+def _weights_cached(weights) -> bool:
+    return (_checkpoints_dir() / Path(weights.url).name).is_file()
+
+
+def _missing_message(arch: str, weights, exc: Exception) -> str:
+    url = getattr(weights, "url", "?")
+    return (f"pretrained weights for torchvision {arch!r} are not available offline (file "
+            f"{Path(url).name} expected under {_checkpoints_dir()}: {exc}); download {url} on a "
+            "connected machine and put it there")
+
+
 def create_torchvision(arch: str, pretrained: bool = True) -> Backbone:
     import torchvision
 
@@ -41,15 +59,11 @@ def create_torchvision(arch: str, pretrained: bool = True) -> Backbone:
         )
     weights = torchvision.models.get_model_weights(arch).DEFAULT if pretrained else None
     try:
+        if weights is not None and not _weights_cached(weights) and not url_reachable(weights.url):
+            raise OSError("no network and no cached copy")
         net = torchvision.models.get_model(arch, weights=weights)
     except Exception as exc:  # download errors
-        cache = Path(os.environ.get("TORCH_HOME", Path.home() / ".cache" / "torch")) / "hub"
-        url = getattr(weights, "url", "?")
-        raise WeightsError(
-            f"pretrained weights for torchvision {arch!r} are not available offline "
-            f"(file {Path(url).name} expected under {cache / 'checkpoints'}): {exc}\n"
-            f"Fix: download {url} on a connected machine and put it there."
-        ) from exc
+        raise WeightsError(_missing_message(arch, weights, exc)) from exc
     head, dim = _detach_last_linear(net)
     meta = weights.meta if weights is not None else {}
     tf = weights.transforms() if weights is not None else None
