@@ -85,10 +85,10 @@ def feed_rate(data, size: int, device_name: str, batches: int) -> dict:
     """Img/s through ImageSet.batch with the train transform, batches of the recipe's size."""
     import torch
 
+    from transferlab.backbones.weights import WeightsSpec
     from transferlab.data.transforms import Preprocess
     from transferlab.engine.device import resolve_device
-    from transferlab.recipe import auto_recipe
-    from transferlab.weights import WeightsSpec
+    from transferlab.engine.recipe import auto_recipe
 
     device = resolve_device(device_name)
     spec = WeightsSpec("efficientnet_lite0", "bench")

@@ -40,11 +40,11 @@ from pathlib import Path
 import torch
 from scipy.stats import kendalltau
 
+from transferlab.api.runner import new_run_dir, prepare_data, run_strategy
 from transferlab.backbones.bundled import BUNDLED
 from transferlab.config import RunConfig
 from transferlab.rank import DEFAULT_ESTIMATORS, RankingReport, rank_backbones
 from transferlab.rank.ranking import parse_candidate
-from transferlab.runner import new_run_dir, prepare_data, run_strategy
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

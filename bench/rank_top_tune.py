@@ -35,13 +35,13 @@ from scipy.stats import kendalltau
 from sklearn.model_selection import StratifiedKFold
 from torch import nn
 
+from transferlab.api.runner import prepare_data
 from transferlab.config import RunConfig
 from transferlab.data.transforms import Preprocess
 from transferlab.engine.loop import derived_seed, epoch_batches, lr_schedule, train_step
+from transferlab.engine.recipe import auto_recipe
+from transferlab.engine.strategies import Recipe, phases_for
 from transferlab.rank.ranking import build_candidate
-from transferlab.recipe import auto_recipe
-from transferlab.runner import prepare_data
-from transferlab.strategies import Recipe, phases_for
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

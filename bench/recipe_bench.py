@@ -15,8 +15,8 @@ import statistics
 import time
 from pathlib import Path
 
+from transferlab.api.runner import prepare_data, run_strategy
 from transferlab.config import RunConfig
-from transferlab.runner import prepare_data, run_strategy
 
 NAIVE = {"epochs": 10, "lr": 1e-3, "backbone_lr_mult": 1.0, "warmup_frac": 0.0,
          "schedule": "constant", "label_smoothing": 0.0, "shift": 0.0, "flip": False,

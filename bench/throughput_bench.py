@@ -4,7 +4,7 @@ Prints, from one run on one device, img/s for:
   (a) limit:       synthetic tensors already on the device (train step, same settings)
   (b) transferlab: the `finetune` path (uint8 ImageSet → batch transforms → train step)
   (c) plain:       PIL + torchvision transforms + DataLoader (2 workers, fp32, batch 100)
-and feature extraction img/s (transferlab.features) against the inference limit.
+and feature extraction img/s (transferlab.engine.features) against the inference limit.
 
     python bench/throughput_bench.py                      # GPU: 224 px, batch 256
     python bench/throughput_bench.py --image-size 64 --batch-size 32 --steps 10   # CPU
@@ -21,11 +21,11 @@ import torch
 from transferlab.data import load_dataset
 from transferlab.data.transforms import Preprocess
 from transferlab.engine.device import autocast, resolve_device
+from transferlab.engine.features import compute_features
+from transferlab.engine.freezing import freeze_stages, set_train_mode
 from transferlab.engine.loop import StepContext, train_one_epoch, train_step
-from transferlab.features import compute_features
-from transferlab.freezing import freeze_stages, set_train_mode
+from transferlab.engine.param_groups import build_param_groups
 from transferlab.model import build_model
-from transferlab.param_groups import build_param_groups
 
 
 def _sync(device: torch.device) -> None:

@@ -16,16 +16,16 @@ __version__ = "0.1.0"
 _API = {
     "RunConfig": "transferlab.config",
     "load_config": "transferlab.config",
-    "compare": "transferlab.compare",
-    "run_strategy": "transferlab.runner",
-    "prepare_data": "transferlab.runner",
+    "compare": "transferlab.api.compare",
+    "run_strategy": "transferlab.api.runner",
+    "prepare_data": "transferlab.api.runner",
     "load_dataset": "transferlab.data",
     "make_splits": "transferlab.data",
     "create_backbone": "transferlab.backbones",
     "build_model": "transferlab.model",
     "load_model": "transferlab.model",
     "evaluate": "transferlab.engine.loop",
-    "export_model": "transferlab.export",
+    "export_model": "transferlab.deploy.export",
     "rank_backbones": "transferlab.rank",
 }
 

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import yaml
 
+from transferlab.engine.strategies import STRATEGIES
 from transferlab.errors import ConfigError
-from transferlab.strategies import STRATEGIES
 
 # Names of the built-in demo data (data.ALIASES, not imported: that would pull in torch).
 DEMO_DATA = ("fashion-mnist", "fashion_mnist")

@@ -66,10 +66,10 @@ def test_rank_prints_table_and_writes_ranking_json(stripes, tmp_path):
 
 
 def test_fit_auto_ranks_candidates_and_picks_the_pretrained_one(stripes, tmp_path):
+    from transferlab.api.runner import prepare_data
     from transferlab.cli import build_parser
     from transferlab.config import RunConfig
     from transferlab.rank import choose_backbone
-    from transferlab.runner import prepare_data
 
     args = build_parser().parse_args(["fit", "--backbone", "auto", "--candidates", CANDIDATES])
     assert args.candidates == CANDIDATES

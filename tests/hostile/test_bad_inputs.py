@@ -12,9 +12,9 @@ from tests.conftest import write_folder
 from tests.hostile.clihelp import cli
 from transferlab.data import load_dataset, make_splits
 from transferlab.data.files import load_csv, load_folder
+from transferlab.data.listing import DataWarning
 from transferlab.data.text_files import is_text_source, load_text_csv
 from transferlab.errors import DataError
-from transferlab.listing import DataWarning
 
 
 def test_empty_class_folder_is_skipped_with_a_warning(tmp_path):

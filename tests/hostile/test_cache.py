@@ -23,14 +23,14 @@ from PIL import Image
 import transferlab.data.cache as cache
 import transferlab.data.files as files
 from tests.conftest import class_image, write_folder
+from transferlab.api.runner import prepare_data
+from transferlab.backbones.weights import WeightsSpec
 from transferlab.config import RunConfig
 from transferlab.data import ImageSet, load_dataset, make_splits
 from transferlab.data.cache import RAM_LIMIT_ENV, DiskImages, entries_dir
 from transferlab.data.files import decode_image, load_folder
 from transferlab.data.transforms import Preprocess
-from transferlab.recipe import auto_image_size
-from transferlab.runner import prepare_data
-from transferlab.weights import WeightsSpec
+from transferlab.engine.recipe import auto_image_size
 
 CPU = torch.device("cpu")
 
@@ -223,7 +223,7 @@ def test_image_size_flag_decides_the_stored_size(tmp_path):
 def test_compare_on_a_file_backed_folder_decodes_each_file_once(tmp_path, monkeypatch):
     """Every strategy, the feature cache, predictions, the report and the training hashes read
     the file-backed images; the folder is decoded once for the whole compare."""
-    from transferlab.compare import compare
+    from transferlab.api.compare import compare
 
     root = write_folder(tmp_path / "imgs", classes=2, per_class=8, size=24)
     monkeypatch.setenv(RAM_LIMIT_ENV, "0.001")

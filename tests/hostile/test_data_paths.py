@@ -20,8 +20,8 @@ from tests.conftest import write_folder
 from tests.hostile.clihelp import cli
 from transferlab.data import load_dataset
 from transferlab.data.files import load_csv, load_folder
+from transferlab.deploy.serving import collect_inputs
 from transferlab.errors import DataError
-from transferlab.serving import collect_inputs
 
 MAGENTA = (255, 0, 255)
 OPENED: list[str] = []  # paths opened while a test watches, filled by the audit hook

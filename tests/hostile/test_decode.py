@@ -17,9 +17,9 @@ import pytest
 import torch
 from PIL import Image
 
+from transferlab.backbones.weights import WeightsSpec
 from transferlab.data.files import decode_image, load_folder
-from transferlab.serving import ExportedPredictor, Preprocessing
-from transferlab.weights import WeightsSpec
+from transferlab.deploy.serving import ExportedPredictor, Preprocessing
 
 SIZE = 32  # every hostile file is 32 px on its shorter side: decoded without resampling
 RED, BLUE, WHITE = (255, 0, 0), (0, 0, 255), (255, 255, 255)
@@ -40,7 +40,7 @@ class FakeModel:
 def predict_decoded(path: Path, monkeypatch) -> np.ndarray:
     """The uint8 pixels `predict_files` feeds the network (the eager path, not an export)."""
     import transferlab.engine.loop as loop
-    from transferlab.predict import predict_files
+    from transferlab.deploy.predict import predict_files
 
     seen = {}
 
@@ -219,7 +219,7 @@ def test_cmyk_jpeg_is_converted_to_rgb(tmp_path, monkeypatch):
 def test_serving_decode_runs_without_torch(tmp_path):
     path = tmp_path / "scan16.png"
     Image.fromarray(sixteen_bit_values()).save(path)
-    code = ("import sys; from transferlab.serving import Preprocessing; "
+    code = ("import sys; from transferlab.deploy.serving import Preprocessing; "
             f"a = Preprocessing({SIZE}, (0.5,)*3, (0.5,)*3).load({str(path)!r}); "
             "print(int(a[1, 0, 0]), 'torch' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,

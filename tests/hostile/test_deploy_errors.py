@@ -13,8 +13,8 @@ from torch import nn
 
 from tests.conftest import write_folder
 from tests.hostile.clihelp import cli, one_line_error
+from transferlab.deploy.serving import ExportedPredictor
 from transferlab.errors import CheckpointError
-from transferlab.serving import ExportedPredictor
 
 SIDECAR = {"task": "classification", "labels": ["a", "b"],
            "preprocessing": {"size": 16, "mean": [0.5, 0.5, 0.5], "std": [0.5, 0.5, 0.5]}}

@@ -13,11 +13,11 @@ from tests.conftest import write_folder
 from tests.hostile.clihelp import cli
 from transferlab.data import load_dataset
 from transferlab.data.transforms import Preprocess
+from transferlab.deploy.export import preprocessing_for
+from transferlab.deploy.predict import predict_files
+from transferlab.deploy.serving import Preprocessing
 from transferlab.engine.loop import predict_logits
-from transferlab.export import preprocessing_for
 from transferlab.model import load_model
-from transferlab.predict import predict_files
-from transferlab.serving import Preprocessing
 
 
 @pytest.fixture(scope="module")

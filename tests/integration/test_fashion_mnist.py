@@ -22,7 +22,7 @@ def fashion():
 
 
 def test_transfer_beats_scratch_on_fashion_mnist(fashion, tmp_path):
-    from transferlab.compare import compare
+    from transferlab.api.compare import compare
 
     cfg = RunConfig(data=fashion, per_class=20, max_test=1000, image_size=64, epochs=8,
                     device="cpu", out=str(tmp_path), name="fm", seed=0)

@@ -20,7 +20,7 @@ import pytest
 from PIL import Image
 
 from tests.report_synth import make_compare_run, make_fit_run
-from transferlab.report import write_report
+from transferlab.results.report import write_report
 
 CHROMIUM = shutil.which("chromium") or ("/usr/bin/chromium" if Path("/usr/bin/chromium").exists()
                                         else None)

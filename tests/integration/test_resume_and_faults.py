@@ -74,11 +74,11 @@ def test_sigterm_saves_checkpoint_then_resume(data_dir, tmp_path):
 
 def test_nan_loss_stops_with_step_and_lr_and_keeps_last_checkpoint(data_dir, tmp_path,
                                                                     monkeypatch):
+    from transferlab.api.runner import run_strategy
     from transferlab.config import RunConfig
     from transferlab.data import load_dataset, make_splits
     from transferlab.engine import loop
     from transferlab.errors import TrainingError
-    from transferlab.runner import run_strategy
 
     calls = {"n": 0}
     real = loop.loss_fn

@@ -7,10 +7,10 @@ import json
 import pytest
 import torch
 
+from transferlab.api.runner import run_strategy
 from transferlab.config import RunConfig
 from transferlab.data import load_dataset, make_splits
-from transferlab.runner import run_strategy
-from transferlab.strategies import STRATEGIES
+from transferlab.engine.strategies import STRATEGIES
 
 
 @pytest.fixture(scope="module")
@@ -49,7 +49,7 @@ def test_strategy_end_to_end(strategy, tiny_splits, tmp_path):
 
 
 def test_phase_layouts():
-    from transferlab.strategies import Recipe, phases_for
+    from transferlab.engine.strategies import Recipe, phases_for
 
     r = Recipe(image_size=32, epochs=10, batch_size=8, lr=1e-3)
     assert [p.kind for p in phases_for("lp-ft", r, 9)] == ["probe", "train"]

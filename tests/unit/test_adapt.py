@@ -3,8 +3,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from transferlab.adapt import adapt_conv_weight, adapt_input_channels
 from transferlab.backbones import create_backbone
+from transferlab.backbones.adapt import adapt_conv_weight, adapt_input_channels
 from transferlab.errors import ConfigError
 
 

@@ -14,18 +14,18 @@ from PIL import Image
 
 from transferlab.data.files import IMAGE_SUFFIXES, decode_image
 from transferlab.data.transforms import Preprocess, eval_batch
-from transferlab.errors import CheckpointError, ConfigError
-from transferlab.export import ExportError, export_model, pseudo_images
-from transferlab.model import build_model, load_model
-from transferlab.predict import predict_files
-from transferlab.serving import (
+from transferlab.deploy.export import ExportError, export_model, pseudo_images
+from transferlab.deploy.predict import predict_files
+from transferlab.deploy.serving import (
     IMAGE_SUFFIXES as SERVING_SUFFIXES,
 )
-from transferlab.serving import (
+from transferlab.deploy.serving import (
     ExportedPredictor,
     Preprocessing,
     collect_inputs,
 )
+from transferlab.errors import CheckpointError, ConfigError
+from transferlab.model import build_model, load_model
 
 pytest.importorskip("onnxruntime")
 
@@ -203,11 +203,11 @@ def test_onnx_serving_does_not_import_training_code(onnx_export, tmp_path):
     paths = write_images(tmp_path)
     script = (
         "import json, sys\n"
-        "from transferlab.serving import ExportedPredictor\n"
+        "from transferlab.deploy.serving import ExportedPredictor\n"
         f"rows = ExportedPredictor.load({str(onnx_export.model_path)!r}).predict("
         f"{[str(p) for p in paths]!r})\n"
-        "heavy = ('torch', 'timm', 'transferlab.engine', 'transferlab.strategies',\n"
-        "         'transferlab.features', 'transferlab.model', 'transferlab.data')\n"
+        "heavy = ('torch', 'timm', 'transferlab.engine', 'transferlab.engine.strategies',\n"
+        "         'transferlab.engine.features', 'transferlab.model', 'transferlab.data')\n"
         "loaded = sorted(m for m in sys.modules if m.split('.')[0] in ('torch', 'timm')\n"
         "                or m.startswith(heavy[2:]))\n"
         "print(json.dumps({'rows': rows, 'loaded': loaded}))\n"

@@ -6,11 +6,11 @@ import pytest
 import torch
 
 from transferlab.data.transforms import Preprocess
+from transferlab.engine.freezing import freeze_stages, set_train_mode
 from transferlab.engine.loop import StepContext, train_one_epoch
+from transferlab.engine.param_groups import build_param_groups
 from transferlab.errors import ConfigError
-from transferlab.freezing import freeze_stages, set_train_mode
 from transferlab.model import build_model
-from transferlab.param_groups import build_param_groups
 
 
 @pytest.fixture

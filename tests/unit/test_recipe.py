@@ -6,10 +6,10 @@ from types import SimpleNamespace
 
 import torch
 
+from transferlab.backbones.weights import WeightsSpec
 from transferlab.config import RunConfig
+from transferlab.engine.recipe import auto_recipe
 from transferlab.engine.trainer import Progress, Trainer
-from transferlab.recipe import auto_recipe
-from transferlab.weights import WeightsSpec
 
 SPEC = WeightsSpec(architecture="efficientnet_lite0", source="test", input_size=(3, 224, 224))
 

@@ -20,8 +20,13 @@ from tests.report_synth import (
     make_fit_run,
     write_strategy,
 )
-from transferlab.report import accuracy_vs_labels_plot, plots, write_report, write_report_safely
-from transferlab.report.rundata import ReportError, labels_per_class, load_run
+from transferlab.results.report import (
+    accuracy_vs_labels_plot,
+    plots,
+    write_report,
+    write_report_safely,
+)
+from transferlab.results.report.rundata import ReportError, labels_per_class, load_run
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -111,7 +116,7 @@ def test_confusion_matrix_survives_an_empty_class_row(tmp_path: Path) -> None:
 
 
 def test_accuracy_vs_labels_curve(tmp_path: Path) -> None:
-    from transferlab.compare import ComparisonReport
+    from transferlab.api.compare import ComparisonReport
 
     reports = []
     for per_class, gain in ((10, 0.1), (100, 0.05), (1000, 0.01)):
@@ -248,9 +253,9 @@ def test_cli_report_command(tmp_path: Path, capsys) -> None:
 
 def fake_compare(tmp_path: Path, monkeypatch) -> tuple[Path, list[str]]:
     """`compare()` with training replaced by synthetic strategy folders."""
-    import transferlab.compare as cmp
+    import transferlab.api.compare as cmp
+    from transferlab.api.runner import StrategyResult
     from transferlab.config import RunConfig
-    from transferlab.runner import StrategyResult
 
     class Splits:
         def summary(self) -> dict:
@@ -277,7 +282,7 @@ def test_compare_writes_its_report(tmp_path: Path, monkeypatch) -> None:
 
 
 def test_compare_survives_a_report_failure(tmp_path: Path, monkeypatch) -> None:
-    import transferlab.report as report_pkg
+    import transferlab.results.report as report_pkg
 
     def broken(run_dir):
         raise RuntimeError("no fonts")
@@ -290,7 +295,7 @@ def test_compare_survives_a_report_failure(tmp_path: Path, monkeypatch) -> None:
 
 def test_importing_the_report_package_leaves_matplotlib_alone() -> None:
     """The hook import in compare.py must not pull in (or reconfigure) matplotlib."""
-    code = "import sys, transferlab.report; print('matplotlib' in sys.modules)"
+    code = "import sys, transferlab.results.report; print('matplotlib' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True).stdout.strip()
     assert out == "False"
@@ -300,7 +305,7 @@ def test_tensorboard_events_from_history(compare_run: Path) -> None:
     pytest.importorskip("tensorboard")
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-    from transferlab.report.tensorboard import write_tensorboard
+    from transferlab.results.report.tensorboard import write_tensorboard
 
     root = write_tensorboard(compare_run)
     write_tensorboard(compare_run)  # a second run replaces the events instead of doubling them

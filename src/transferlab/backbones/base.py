@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from transferlab.weights import WeightsSpec
+from transferlab.backbones.weights import WeightsSpec
 
 
 @dataclass(frozen=True)

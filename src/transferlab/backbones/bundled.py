@@ -22,8 +22,8 @@ from transferlab.backbones.timm_source import (
     load_state_dict_in_order,
     wrap_timm,
 )
+from transferlab.backbones.weights import sha256_file
 from transferlab.errors import WeightsError
-from transferlab.weights import sha256_file
 
 
 @dataclass(frozen=True)

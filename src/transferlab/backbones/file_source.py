@@ -14,9 +14,9 @@ from safetensors import safe_open
 from torch import nn
 
 from transferlab.backbones.timm_source import TimmBackbone, create_timm
+from transferlab.backbones.weights import WeightsSpec, sha256_file
 from transferlab.errors import ConfigError, WeightsError
-from transferlab.heads import create_head
-from transferlab.weights import WeightsSpec, sha256_file
+from transferlab.model.heads import create_head
 
 MODEL_FILE = "model.safetensors"
 

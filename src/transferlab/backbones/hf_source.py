@@ -22,8 +22,8 @@ import torch
 from torch import nn
 
 from transferlab.backbones.base import Backbone, StageGroup
+from transferlab.backbones.weights import WeightsSpec, sha256_file
 from transferlab.errors import ConfigError, WeightsError
-from transferlab.weights import WeightsSpec, sha256_file
 
 POOLINGS = ("mean", "cls")
 DEFAULT_MAX_LENGTH = 128  # tokens; short texts (reviews, tickets) rarely need more

@@ -21,8 +21,8 @@ import torch
 from torch import nn
 
 from transferlab.backbones.base import Backbone, StageGroup
+from transferlab.backbones.weights import WeightsSpec
 from transferlab.errors import WeightsError
-from transferlab.weights import WeightsSpec
 
 
 class TimmBackbone(Backbone):

@@ -12,8 +12,8 @@ from torch import nn
 
 from transferlab.backbones.base import Backbone
 from transferlab.backbones.timm_source import url_reachable
+from transferlab.backbones.weights import WeightsSpec
 from transferlab.errors import WeightsError
-from transferlab.weights import WeightsSpec
 
 
 def _detach_last_linear(net: nn.Module) -> tuple[nn.Linear, int]:

@@ -20,8 +20,8 @@ from transferlab.cli import (
     rank_cmd,
     report_cmd,
 )
+from transferlab.data.listing import plain_data_warnings
 from transferlab.errors import Interrupted, TransferlabError
-from transferlab.listing import plain_data_warnings
 
 COMMANDS = [compare_cmd, fit_cmd, evaluate_cmd, predict_cmd, export_cmd, backbones_cmd,
             rank_cmd, report_cmd]

@@ -32,7 +32,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from transferlab.compare import compare, format_table
+    from transferlab.api.compare import compare, format_table
 
     report = compare(config_from_args(args))
     print()

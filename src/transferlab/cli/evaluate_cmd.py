@@ -39,7 +39,7 @@ def check_output(output: str | None) -> None:
 
 def decode_size(model, model_path: str) -> int:
     """The size the model's training images were stored at, so pixels (and hashes) match."""
-    from transferlab.overlap import load_training_hashes
+    from transferlab.results.overlap import load_training_hashes
 
     if "decode_size" in model.info.extra:
         return model.info.decode_size
@@ -54,7 +54,7 @@ def run(args: argparse.Namespace) -> int:
     from transferlab.engine.loop import evaluate
     from transferlab.errors import DataError
     from transferlab.model import load_model
-    from transferlab.overlap import overlap_warning
+    from transferlab.results.overlap import overlap_warning
 
     check_output(args.output)
     model = load_model(args.model)

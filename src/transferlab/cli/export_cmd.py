@@ -26,7 +26,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from transferlab.export import export_model
+    from transferlab.deploy.export import export_model
 
     result = export_model(args.run_dir, args.format, args.out, images=args.image,
                           tolerance=args.tolerance, name=args.name)

@@ -13,7 +13,7 @@ from transferlab.cli.common import (
     add_run_args,
     config_from_args,
 )
-from transferlab.strategies import STRATEGIES
+from transferlab.engine.strategies import STRATEGIES
 
 HELP = "transfer a pretrained backbone to your data with one strategy and save the model"
 
@@ -51,9 +51,9 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _fit(args: argparse.Namespace, dist) -> int:
+    from transferlab.api.runner import new_run_dir, prepare_data, run_strategy
     from transferlab.config import write_yaml
-    from transferlab.report import write_report_safely
-    from transferlab.runner import new_run_dir, prepare_data, run_strategy
+    from transferlab.results.report import write_report_safely
 
     say = dist.main_only(print)
     if args.resume:

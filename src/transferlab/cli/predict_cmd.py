@@ -27,8 +27,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from transferlab.deploy.predict import count_errors, format_rows, predict_path
     from transferlab.errors import ConfigError
-    from transferlab.predict import count_errors, format_rows, predict_path
 
     if args.top_k < 1 or args.batch_size < 1:
         raise ConfigError("--top-k and --batch-size must be at least 1")

@@ -44,9 +44,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from transferlab.api.runner import new_run_dir, prepare_data
     from transferlab.config import write_yaml
     from transferlab.rank import DEFAULT_ESTIMATORS, rank_backbones
-    from transferlab.runner import new_run_dir, prepare_data
 
     cfg = config_from_args(args)
     estimators = args.estimators or list(DEFAULT_ESTIMATORS)

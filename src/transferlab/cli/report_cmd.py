@@ -24,13 +24,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from transferlab.report import accuracy_vs_labels_plot, write_report
+    from transferlab.results.report import accuracy_vs_labels_plot, write_report
 
     dirs = [Path(d) for d in args.run_dirs]
     for d in dirs:
         print(f"report: {write_report(d)}")
         if args.tensorboard:
-            from transferlab.report.tensorboard import write_tensorboard
+            from transferlab.results.report.tensorboard import write_tensorboard
 
             print(f"tensorboard: tensorboard --logdir {write_tensorboard(d)}")
     if args.curve:

@@ -41,7 +41,7 @@ from PIL import Image
 from tqdm import tqdm
 
 from transferlab.data.diskimages import DiskImages
-from transferlab.imageio import UNREADABLE, header_size
+from transferlab.data.imageio import UNREADABLE, header_size
 
 DECODE_VERSION = 1  # bump when the decode rule changes: older entries stop matching
 RAM_LIMIT_MB = 1024  # decoded sets up to this size load into RAM; larger ones stay file-backed

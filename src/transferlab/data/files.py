@@ -1,10 +1,10 @@
 """Image folders (one sub-folder per class) and CSVs of `path,label`.
 
-Every file is decoded once, by the one decode rule (transferlab.imageio), into the on-disk decode
-cache (data/cache.py) at the size training uses, and read from there on later runs. A file that
-cannot be used (zero bytes, truncated, corrupt, not an image, unreadable) becomes a BadFile with its
-path and reason; the policy decides whether the run goes on without it ("skip", the default) or
-stops listing every bad file ("error").
+Every file is decoded once, by the one decode rule (transferlab.data.imageio), into the on-disk
+decode cache (data/cache.py) at the size training uses, and read from there on later runs. A
+file that cannot be used (zero bytes, truncated, corrupt, not an image, unreadable) becomes a
+BadFile with its path and reason; the policy decides whether the run goes on without it
+("skip", the default) or stops listing every bad file ("error").
 """
 
 from __future__ import annotations
@@ -25,15 +25,15 @@ from transferlab.data.cache import (
     scan_files,
 )
 from transferlab.data.dataset import BadFile, ImageSet
-from transferlab.errors import DataError
-from transferlab.imageio import decode_file
-from transferlab.listing import (
+from transferlab.data.imageio import decode_file
+from transferlab.data.listing import (
     DataWarning,
     empty_class_reason,
     list_class_folders,
     read_table,
     resolve_row,
 )
+from transferlab.errors import DataError
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm"}
 BAD_FILE_POLICIES = ("skip", "error")
@@ -43,7 +43,7 @@ MAX_DECODE_SIZE = 224  # stored size cap when the size is chosen from the origin
 
 
 def decode_image(path: Path, size: int) -> np.ndarray:
-    """RGB uint8 (size, size, 3) by the one decode rule (transferlab.imageio.decode_file).
+    """RGB uint8 (size, size, 3) by the one decode rule (transferlab.data.imageio.decode_file).
 
     Raises OSError/ValueError with a readable reason for anything that is not a whole image.
     """
@@ -111,7 +111,7 @@ def load_folder(root: str | Path, size: int | None = None, on_bad: str = "skip",
     """root/CLASS/*.png → ImageSet; class order is the sorted folder names.
 
     `size=None` chooses the stored size from the originals (see `_decode_all`). Links that
-    lead out of `root` are refused unless `allow_outside` (see transferlab.listing).
+    lead out of `root` are refused unless `allow_outside` (see transferlab.data.listing).
     """
     root = Path(root)
     if not root.is_dir():

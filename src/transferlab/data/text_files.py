@@ -15,9 +15,9 @@ import torch
 
 from transferlab.data.dataset import BadFile
 from transferlab.data.files import IMAGE_SUFFIXES, _apply_policy, target_problem
+from transferlab.data.listing import DELIMITERS, walk_images
 from transferlab.data.text import TextSet
 from transferlab.errors import DataError
-from transferlab.listing import DELIMITERS, walk_images
 
 TEXT_HEADERS = ("text", "sentence", "review", "content", "document")
 LABEL_HEADERS = ("label", "class", "category", "target", "y")
@@ -211,7 +211,7 @@ def load_text_folder(root: str | Path, on_bad: str = "skip", classes: list[str] 
                      max_length: int | None = None, allow_outside: bool = False) -> TextSet:
     """root/CLASS/*.txt → TextSet, one text per file; class order is the sorted folder names.
 
-    Links out of `root` and broken links are bad files, never read (see transferlab.listing),
+    Links out of `root` and broken links are bad files, never read (see transferlab.data.listing),
     unless `allow_outside`.
     """
     root = Path(root)

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from transferlab.weights import WeightsSpec
+from transferlab.backbones.weights import WeightsSpec
 
 
 @dataclass(frozen=True)

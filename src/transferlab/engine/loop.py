@@ -21,7 +21,7 @@ from transferlab.data.transforms import Preprocess
 from transferlab.engine import distributed as dist
 from transferlab.engine.device import autocast, to_channels_last
 from transferlab.errors import TrainingError
-from transferlab.metrics import classification_metrics, regression_metrics
+from transferlab.results.metrics import classification_metrics, regression_metrics
 
 
 def derived_seed(*parts: int) -> int:

@@ -22,6 +22,8 @@ from transferlab.data.transforms import Preprocess
 from transferlab.engine import distributed as dist
 from transferlab.engine.checkpoint import load_checkpoint, save_checkpoint
 from transferlab.engine.device import maybe_compile
+from transferlab.engine.features import extract_features
+from transferlab.engine.freezing import freeze_stages, set_train_mode
 from transferlab.engine.loop import (
     StepContext,
     epoch_batches,
@@ -29,15 +31,13 @@ from transferlab.engine.loop import (
     lr_schedule,
     train_one_epoch,
 )
+from transferlab.engine.param_groups import build_param_groups, describe
+from transferlab.engine.probe import fit_linear_probe
+from transferlab.engine.strategies import Phase, Recipe
 from transferlab.errors import Interrupted, TrainingError
-from transferlab.features import extract_features
-from transferlab.freezing import freeze_stages, set_train_mode
-from transferlab.heads import set_linear
-from transferlab.metrics import headline
 from transferlab.model import TransferModel, load_strict
-from transferlab.param_groups import build_param_groups, describe
-from transferlab.probe import fit_linear_probe
-from transferlab.strategies import Phase, Recipe
+from transferlab.model.heads import set_linear
+from transferlab.results.metrics import headline
 
 
 @dataclass

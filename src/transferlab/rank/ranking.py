@@ -25,10 +25,10 @@ from transferlab.config import RunConfig, write_yaml
 from transferlab.data import DataSplits, ImageSet
 from transferlab.data.transforms import Preprocess
 from transferlab.engine.device import resolve_device
+from transferlab.engine.features import extract_features
+from transferlab.engine.recipe import auto_image_size
 from transferlab.errors import ConfigError, TransferlabError
-from transferlab.features import extract_features
 from transferlab.rank import estimators as est
-from transferlab.recipe import auto_image_size
 
 RANDOM_SUFFIX = "@random"
 DEFAULT_ESTIMATORS = ("logme", "leep", "knn", "linear")

@@ -13,6 +13,7 @@ import numpy as np
 import torch
 
 from transferlab.backbones.hf_source import is_text_spec
+from transferlab.backbones.weights import WeightsSpec
 from transferlab.config import RunConfig, check_run_name, write_yaml
 from transferlab.data import DataSplits, ImageSet, load_dataset, make_splits
 from transferlab.data.transforms import Preprocess
@@ -20,13 +21,12 @@ from transferlab.engine import distributed as dist
 from transferlab.engine.checkpoint import prune_checkpoints
 from transferlab.engine.device import resolve_device
 from transferlab.engine.loop import metrics_from_logits, predict_logits
+from transferlab.engine.recipe import auto_image_size, auto_recipe
+from transferlab.engine.strategies import Recipe, phases_for
 from transferlab.engine.trainer import Trainer
 from transferlab.errors import DataError
 from transferlab.model import TransferModel, build_model
-from transferlab.overlap import save_training_hashes
-from transferlab.recipe import auto_image_size, auto_recipe
-from transferlab.strategies import Recipe, phases_for
-from transferlab.weights import WeightsSpec
+from transferlab.results.overlap import save_training_hashes
 
 DECODE_SIZE = 224  # folder/CSV images are never stored larger (the bundled backbones' input)
 

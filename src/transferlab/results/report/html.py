@@ -17,8 +17,8 @@ from pathlib import Path
 
 import yaml
 
-from transferlab.report import plots
-from transferlab.report.rundata import RunFolder, StrategyRun, load_run
+from transferlab.results.report import plots
+from transferlab.results.report.rundata import RunFolder, StrategyRun, load_run
 
 CSS = """
 :root{--fg:#1a202c;--muted:#4a5568;--line:#e2e8f0;--bg:#f7fafc;--good:#276749;--bad:#c53030;

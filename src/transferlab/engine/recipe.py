@@ -11,8 +11,8 @@ import math
 
 import torch
 
-from transferlab.strategies import Recipe
-from transferlab.weights import WeightsSpec
+from transferlab.backbones.weights import WeightsSpec
+from transferlab.engine.strategies import Recipe
 
 
 def auto_image_size(spec: WeightsSpec, source_size: int, device: torch.device) -> int:

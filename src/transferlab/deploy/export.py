@@ -3,8 +3,9 @@
 An exported file is only useful if whoever deploys it feeds it exactly what training fed the
 network, so every export carries a sidecar with the labels, the preprocessing (size, mean/std,
 interpolation, resize rule), the WeightsSpec and the run's test metrics. Every export is then
-reloaded through `transferlab.serving` — the same code a deployment would run — and its logits are
-compared with eager PyTorch on real inputs; an export that disagrees is removed, not shipped.
+reloaded through `transferlab.deploy.serving` — the same code a deployment would run — and its
+logits are compared with eager PyTorch on real inputs; an export that disagrees is removed,
+not shipped.
 """
 
 from __future__ import annotations
@@ -21,9 +22,9 @@ from PIL import Image
 
 from transferlab import __version__
 from transferlab.data.transforms import Preprocess
+from transferlab.deploy.serving import INSTALL_HINT, ExportedPredictor, Preprocessing
 from transferlab.errors import CheckpointError, ConfigError, TransferlabError
-from transferlab.model import ModelInfo, TransferModel, load_model, read_metadata
-from transferlab.serving import INSTALL_HINT, ExportedPredictor, Preprocessing
+from transferlab.model import ModelInfo, TransferModel, load_model
 
 FORMATS = {"onnx": ".onnx", "torchscript": ".pt", "safetensors": ".safetensors"}
 INPUT_NAME, OUTPUT_NAME = "input", "logits"
@@ -78,17 +79,6 @@ def build_sidecar(info: ModelInfo, fmt: str, file_name: str,
                   "extra": info.extra},
         "metrics": metrics,
     }
-
-
-def sidecar_for_file(path: str | Path) -> dict:
-    """A sidecar for a run's own model.safetensors, read from its ModelInfo metadata."""
-    path = Path(path)
-    meta = read_metadata(path)
-    if "transferlab" not in meta:
-        raise CheckpointError(f"{path} is not a transferlab model (no metadata); pass a run "
-                              "folder or a file written by `transferlab export`")
-    return build_sidecar(ModelInfo.from_json(meta["transferlab"]), "safetensors", path.name,
-                         read_test_metrics(path.parent))
 
 
 def read_test_metrics(run_dir: Path | None) -> dict | None:
@@ -194,7 +184,7 @@ def export_model(run_dir_or_model: str | Path | TransferModel, fmt: str,
             "--tolerance if the gap is expected (e.g. reduced precision)")
     sidecar["parity"] = {"max_abs_diff": diff, "tolerance": tolerance, "inputs": len(x),
                          "reference": "eager PyTorch, fp32, CPU",
-                         "checked_with": "transferlab.serving.ExportedPredictor"}
+                         "checked_with": "transferlab.deploy.serving.ExportedPredictor"}
     _write_json(sidecar_path, sidecar)
     return ExportResult(fmt, model_path, sidecar_path, diff, tolerance, len(x))
 

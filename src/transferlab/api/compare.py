@@ -6,10 +6,10 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+from transferlab.api.runner import StrategyResult, new_run_dir, prepare_data, run_strategy
 from transferlab.config import RunConfig, write_yaml
-from transferlab.report import write_report_safely
-from transferlab.runner import StrategyResult, new_run_dir, prepare_data, run_strategy
-from transferlab.strategies import STRATEGIES
+from transferlab.engine.strategies import STRATEGIES
+from transferlab.results.report import write_report_safely
 
 NEGATIVE_TRANSFER_MARGIN = 0.0
 

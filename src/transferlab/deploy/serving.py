@@ -18,9 +18,9 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from transferlab.data.imageio import decode_file, prepare_image
+from transferlab.data.listing import read_table, resolve_row, walk_images
 from transferlab.errors import CheckpointError, ConfigError, DataError
-from transferlab.imageio import decode_file, prepare_image
-from transferlab.listing import read_table, resolve_row, walk_images
 
 # Same set as transferlab.data.files.IMAGE_SUFFIXES (a test keeps them equal); copied so that
 # serving does not import the torch-based data package.
@@ -28,7 +28,7 @@ IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".t
                             ".ppm", ".pgm"})
 MODEL_FORMATS = {".onnx": "onnx", ".pt": "torchscript", ".ts": "torchscript",
                  ".torchscript": "torchscript", ".safetensors": "safetensors"}
-RESIZE_RULE = ("decode to RGB by transferlab.imageio's rule (EXIF orientation applied, 16-bit "
+RESIZE_RULE = ("decode to RGB by transferlab.data.imageio's rule (EXIF orientation applied, 16-bit "
                "scaled by 1/257, float [0, 1] scaled by 255, transparency composited onto "
                "white, CMYK converted); resize the shorter side to decode_size with bicubic "
                "resampling; centre-crop decode_size x decode_size; if decode_size != size, "
@@ -69,7 +69,7 @@ class Preprocessing:
                    int(d["decode_size"]) if d.get("decode_size") else None)
 
     def prepare(self, im: Image.Image) -> np.ndarray:
-        """Opened image → uint8 (S, S, 3) by the one decode rule (transferlab.imageio), as in
+        """Opened image → uint8 (S, S, 3) by the one decode rule (transferlab.data.imageio), as in
         training: orientation, bit depth and transparency handled, shorter side to decode_size,
         centre crop."""
         return self._fit(prepare_image(im, self.decode_size))
@@ -117,7 +117,7 @@ def collect_inputs(inputs: Iterable[str | Path]) -> list[InputItem]:
     Unlike training data, prediction inputs are not confined to a folder: a CSV of paths is
     the user's own list of files to score, absolute paths included, and nothing read here goes
     into a model or a report. Relative CSV rows resolve under the CSV's folder; broken links and
-    missing files are error rows (transferlab.listing), never silently dropped.
+    missing files are error rows (transferlab.data.listing), never silently dropped.
     """
     items: list[InputItem] = []
     for item in inputs:
@@ -265,15 +265,7 @@ class ExportedPredictor:
         if fmt is None:
             raise ConfigError(f"{path}: unknown model file type {path.suffix!r}; expected one of "
                               f"{', '.join(sorted(MODEL_FORMATS))}")
-        if fmt == "safetensors":
-            try:
-                sidecar = read_sidecar(path)
-            except CheckpointError:  # a run's own model.safetensors: describe it from metadata
-                from transferlab.export import sidecar_for_file
-
-                sidecar = sidecar_for_file(path)
-        else:
-            sidecar = read_sidecar(path)
+        sidecar = read_sidecar(path)
         if "preprocessing" not in sidecar:
             raise CheckpointError(f"sidecar of {path} has no 'preprocessing'; re-run "
                                   "`transferlab export`")
@@ -289,7 +281,7 @@ class ExportedPredictor:
 
     def predict(self, inputs: Iterable[str | Path], top_k: int = 3,
                 batch_size: int = 32) -> list[dict]:
-        """Rows like `transferlab.predict.predict_files`: bad files become `error` rows."""
+        """Rows like `transferlab.deploy.predict.predict_files`: bad files become `error` rows."""
         rows: list[dict] = []
         pending: list[tuple[int, np.ndarray]] = []
         for item in collect_inputs(inputs):

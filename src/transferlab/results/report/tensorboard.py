@@ -10,7 +10,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from transferlab.report.rundata import ReportError, load_run
+from transferlab.results.report.rundata import ReportError, load_run
 
 TEST_KEYS = ("accuracy", "balanced_accuracy", "macro_f1", "loss", "mae", "rmse", "r2")
 

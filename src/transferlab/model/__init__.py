@@ -15,9 +15,9 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from transferlab.backbones import Backbone, StageGroup, create_backbone
+from transferlab.backbones.weights import WeightsSpec
 from transferlab.errors import CheckpointError
-from transferlab.heads import create_head
-from transferlab.weights import WeightsSpec
+from transferlab.model.heads import create_head
 
 
 @dataclass
@@ -99,7 +99,7 @@ def build_model(backbone_name: str, classes: list[str], pretrained: bool = True,
     """
     backbone = create_backbone(backbone_name, pretrained=pretrained, arch=arch)
     if in_chans is not None and in_chans != backbone.spec.input_size[0]:
-        from transferlab.adapt import adapt_input_channels
+        from transferlab.backbones.adapt import adapt_input_channels
 
         adapt_input_channels(backbone, in_chans, adapt)
     out = 1 if task == "regression" else len(classes)
@@ -125,7 +125,7 @@ def load_model(path: str | Path) -> TransferModel:
     name = info.backbone if by_name else f"timm:{info.spec.architecture}"
     backbone = create_backbone(name, pretrained=False)
     if info.spec.input_size[0] != backbone.spec.input_size[0]:
-        from transferlab.adapt import adapt_input_channels
+        from transferlab.backbones.adapt import adapt_input_channels
 
         adapt_input_channels(backbone, info.spec.input_size[0])
     backbone.spec = info.spec

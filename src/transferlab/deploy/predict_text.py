@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from transferlab.data.text_files import TEXT_HEADERS, read_csv_rows, undecodable_reason
+from transferlab.deploy.rows import fill_rows
 
 if TYPE_CHECKING:
     import torch
@@ -67,7 +68,6 @@ def predict_texts(model: TransferModel, inputs: list[str], top_k: int, device: t
     from transferlab.data.text import TextSet
     from transferlab.data.transforms import Preprocess
     from transferlab.engine.loop import predict_logits
-    from transferlab.predict import fill_rows
 
     rows: list[dict] = []
     good: list[tuple[int, str]] = []

@@ -1,7 +1,7 @@
 """Batch prediction on image files with a saved or exported model; bad files become error rows.
 
 A run folder or model.safetensors runs eagerly with the training preprocessing; an exported
-.onnx / TorchScript .pt runs through `transferlab.serving`, the code a deployment would use.
+.onnx / TorchScript .pt runs through `transferlab.deploy.serving`, the code a deployment would use.
 Heavy imports (torch, the engine) happen inside the functions that need them, so predicting from
 an ONNX file does not load the training stack.
 """
@@ -15,7 +15,8 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import IO, TYPE_CHECKING
 
-from transferlab.serving import ExportedPredictor, InputItem, collect_inputs
+from transferlab.deploy.rows import fill_rows
+from transferlab.deploy.serving import ExportedPredictor, InputItem, collect_inputs
 
 if TYPE_CHECKING:
     import torch
@@ -36,7 +37,7 @@ def predict_files(model: TransferModel, inputs: list[str], top_k: int,
                   device: torch.device, batch_size: int = 64) -> list[dict]:
     """Eager prediction with the exact training-time decode + eval_batch preprocessing."""
     if model.info.extra.get("modality") == "text":  # texts from .csv/.txt files instead
-        from transferlab.predict_text import predict_texts
+        from transferlab.deploy.predict_text import predict_texts
 
         return predict_texts(model, inputs, top_k, device, batch_size)
     import numpy as np
@@ -66,20 +67,6 @@ def predict_files(model: TransferModel, inputs: list[str], top_k: int,
     unlabelled = ImageSet(images, torch.zeros(len(images), dtype=torch.long), [], "predict")
     logits = predict_logits(model.to(device), unlabelled, pre, device, batch_size)
     return fill_rows(rows, [i for i, _ in good], logits, model, top_k)
-
-
-def fill_rows(rows: list[dict], where: list[int], logits, model: TransferModel,
-              top_k: int) -> list[dict]:
-    """Write each logit row into `rows[where[k]]`: a value (regression) or top-k class names."""
-    if model.info.task == "regression":
-        for i, v in zip(where, logits.squeeze(-1).tolist()):
-            rows[i]["value"] = v
-        return rows
-    probs = logits.softmax(-1)
-    values, index = probs.topk(min(top_k, probs.shape[-1]), dim=-1)
-    for i, vs, ix in zip(where, values.tolist(), index.tolist()):
-        rows[i]["top"] = [{"label": model.info.classes[j], "prob": v} for v, j in zip(vs, ix)]
-    return rows
 
 
 def _reason(exc: Exception) -> str:

@@ -7,7 +7,8 @@ error message), so every path is resolved, links included, and must stay under t
 Anything else becomes a `Refused` row that the caller lists as a bad file, decided before any
 file is opened. `--allow-outside-paths` lifts the rule for users who keep their data elsewhere.
 
-Torch-free: the exported-model predictor (`transferlab.serving`) lists its inputs with it too.
+Torch-free: the exported-model predictor (`transferlab.deploy.serving`) lists its inputs with
+it too.
 """
 
 from __future__ import annotations

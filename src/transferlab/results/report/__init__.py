@@ -15,7 +15,7 @@ __all__ = ["write_report", "write_report_safely", "accuracy_vs_labels_plot"]
 
 def write_report(run_dir: Path) -> Path:
     """Write RUN/report.html and RUN/plots/*.png for a `compare` or `fit` run folder."""
-    from transferlab.report.html import write_report as _write
+    from transferlab.results.report.html import write_report as _write
 
     return _write(Path(run_dir))
 
@@ -38,8 +38,8 @@ def write_report_safely(run_dir: Path, log: Callable[[str], object] = print) -> 
 
 def accuracy_vs_labels_plot(run_dirs: list[Path], path: Path) -> Path:
     """Plot test score vs labels per class from several `compare` run folders into `path`."""
-    from transferlab.report.plots import accuracy_vs_labels
-    from transferlab.report.rundata import ReportError, labels_per_class, load_run
+    from transferlab.results.report.plots import accuracy_vs_labels
+    from transferlab.results.report.rundata import ReportError, labels_per_class, load_run
 
     points = []
     for d in run_dirs:

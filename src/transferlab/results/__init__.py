@@ -1,0 +1,1 @@
+"""Results: metrics, the run folder, overlap checks and the report."""
