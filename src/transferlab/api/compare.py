@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
 from transferlab.api.runner import StrategyResult, new_run_dir, prepare_data, run_strategy
 from transferlab.config import RunConfig, write_yaml
 from transferlab.engine.strategies import STRATEGIES
+from transferlab.results.metrics import rank_score
 from transferlab.results.report import write_report_safely
 
 NEGATIVE_TRANSFER_MARGIN = 0.0
@@ -26,10 +28,6 @@ class ComparisonReport:
                 "run_dir": str(self.run_dir)}
 
 
-def score_of(row: dict) -> float:
-    return row["accuracy"] if row.get("accuracy") is not None else -row["rmse"]
-
-
 def build_report(results: list[StrategyResult], run_dir: Path) -> ComparisonReport:
     rows = [r.row() for r in results]
     base = next((r for r in rows if r["strategy"] == "scratch"), None)
@@ -38,8 +36,9 @@ def build_report(results: list[StrategyResult], run_dir: Path) -> ComparisonRepo
         if base is None or r is base:
             r["transfer_gain"] = None
             continue
-        r["transfer_gain"] = score_of(r) - score_of(base)
-        if r["transfer_gain"] < NEGATIVE_TRANSFER_MARGIN:
+        gain = rank_score(r) - rank_score(base)  # a missing metric: no gain, not +-inf
+        r["transfer_gain"] = gain if math.isfinite(gain) else None
+        if r["transfer_gain"] is not None and gain < NEGATIVE_TRANSFER_MARGIN:
             warnings.append(
                 f"negative transfer: {r['strategy']} is {-r['transfer_gain']:.4f} below scratch "
                 "on the test set; the pretrained weights hurt on this data")

@@ -37,7 +37,7 @@ from transferlab.engine.strategies import Phase, Recipe
 from transferlab.errors import Interrupted, TrainingError
 from transferlab.model import TransferModel, load_strict
 from transferlab.model.heads import set_linear
-from transferlab.results.metrics import headline
+from transferlab.results.metrics import rank_score
 
 
 @dataclass
@@ -194,7 +194,7 @@ class Trainer:
             m = evaluate(self.model, self.splits.val, self.pre, self.device, desc="validate",
                          sharded=True)
             row["val"] = {k: v for k, v in m.items() if not isinstance(v, list)}
-            self._select_best(headline(m))
+            self._select_best(rank_score(m))
         row.update(extra or {})
         self._tick()
         row["seconds"] = round(self.progress.train_seconds, 2)

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import yaml
 
+from transferlab.results.metrics import primary_metric, rank_score
 from transferlab.results.report import plots
 from transferlab.results.report.rundata import RunFolder, StrategyRun, load_run
 
@@ -74,11 +75,6 @@ def fmt(value: object, digits: int = 4) -> str:
     if isinstance(value, float):
         return f"{value:.{digits}f}"
     return esc(value)
-
-
-def score(row: dict) -> float:
-    """Higher is better: accuracy, or minus RMSE for regression (as `compare` judges)."""
-    return row["accuracy"] if row.get("accuracy") is not None else -(row.get("rmse") or 0.0)
 
 
 # -- plots -----------------------------------------------------------------------------------
@@ -159,8 +155,8 @@ def warning_badge(run: RunFolder) -> str:
 def compare_headline(run: RunFolder, rows: list[dict]) -> str:
     baseline = (run.comparison or {}).get("baseline")
     base = next((r for r in rows if r["strategy"] == baseline), None)
-    best = max(rows, key=score)
-    key = "accuracy" if best.get("accuracy") is not None else "rmse"
+    best = max(rows, key=rank_score)
+    key = primary_metric(best).name
     text = f"Best: {best['strategy']} — test {key} {fmt(best.get(key))}"
     if base is not None and best is base:
         return esc(text + " · no transfer strategy beat training from scratch")
@@ -200,7 +196,7 @@ def comparison_table(run: RunFolder) -> str:
     regression = any(r.get("accuracy") is None for r in rows)
     key = "rmse" if regression else "accuracy"
     bal = {s.name: s.test.get("balanced_accuracy") for s in run.strategies}
-    best = max(rows, key=score) if rows else None
+    best = max(rows, key=rank_score) if rows else None
     head = (f"<tr><th>strategy</th><th>test {key}</th><th>balanced acc.</th><th>macro-F1</th>"
             "<th>train s</th><th>wall s</th><th>transfer gain vs scratch</th></tr>")
     body = []
