@@ -1,16 +1,22 @@
-"""Synthetic run folders in the exact format `compare` and `fit` write, made without training.
+"""Synthetic run folders for the report tests, written by the real writer without training.
 
-Report tests build these instead of running a model, so they take milliseconds and can pin
-edge cases (negative transfer, skipped files, a probe-only history) that a real run may not hit.
+The contents (histories, predictions, data summary) are made up so the tests take milliseconds
+and can pin edge cases (negative transfer, skipped files, a probe-only history) that a real run
+may not hit; the files are written by transferlab.results.runfolder, the metrics by
+results.metrics and the comparison table by `compare`'s build_report, so the fixtures cannot
+drift from what `fit` and `compare` write.
 """
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
-import yaml
+
+from transferlab.api.compare import build_report
+from transferlab.api.runner import StrategyResult
+from transferlab.results.metrics import classification_metrics
+from transferlab.results.runfolder import RunFolder
 
 CLASSES = ["T-shirt", "Trouser", "Sneaker"]
 ACCURACY = {"linear-probe": 0.58, "finetune": 0.86, "lp-ft": 0.82, "scratch": 0.61}
@@ -32,27 +38,6 @@ def _history(strategy: str, rng: np.random.Generator) -> list[dict]:
                          "seconds": round(seconds, 2),
                          "val": {"accuracy": acc, "balanced_accuracy": acc, "loss": 1.0 / e}})
     return rows
-
-
-def _metrics(strategy: str, y_true: np.ndarray, y_pred: np.ndarray) -> dict:
-    n = len(CLASSES)
-    cm = np.zeros((n, n), dtype=int)
-    for t, p in zip(y_true, y_pred):
-        cm[t, p] += 1
-    per_class = []
-    for i, c in enumerate(CLASSES):
-        prec = cm[i, i] / max(1, cm[:, i].sum())
-        rec = cm[i, i] / max(1, cm[i].sum())
-        f1 = 2 * prec * rec / max(1e-9, prec + rec)
-        per_class.append({"class": c, "precision": float(prec), "recall": float(rec),
-                          "f1": float(f1), "support": int(cm[i].sum())})
-    acc = float(np.trace(cm) / cm.sum())
-    return {"accuracy": acc, "balanced_accuracy": acc,
-            "macro_precision": float(np.mean([p["precision"] for p in per_class])),
-            "macro_recall": float(np.mean([p["recall"] for p in per_class])),
-            "macro_f1": float(np.mean([p["f1"] for p in per_class])),
-            "per_class": per_class, "confusion_matrix": cm.tolist(), "n": int(cm.sum()),
-            "loss": 0.7}
 
 
 def _predictions(strategy: str, rng: np.random.Generator, channels: int) -> dict:
@@ -81,55 +66,52 @@ def data_summary() -> dict:
             "test": split("photos/test", [20, 20, 20], [])}
 
 
+ENVIRONMENT = {"torch": "2.14.1", "python": "3.11.7", "platform": "Linux-x86_64",
+               "device": "cpu", "threads": 2}
+
+
 def write_strategy(path: Path, strategy: str, seed: int = 0, channels: int = 1,
-                   with_data: bool = False) -> dict:
-    """One strategy folder: config.yaml, metrics.json, history.jsonl, predictions.npz."""
+                   with_data: bool = False) -> StrategyResult:
+    """One strategy folder (config.yaml, metrics.json, history.jsonl, predictions.npz), written
+    by the run folder's own writer; returns what `run_strategy` would."""
     rng = np.random.default_rng(seed)
+    folder = RunFolder(path)
     path.mkdir(parents=True, exist_ok=True)
     preds = _predictions(strategy, rng, channels)
-    metrics = _metrics(strategy, preds["y_true"], preds["y_pred"])
-    resolved = {"config": {"data": "photos", "backbone": "efficientnet_lite0", "per_class": 10,
-                           "seed": seed, "strategy": strategy},
-                "recipe": {"image_size": 64, "epochs": 5, "batch_size": 16, "lr": 0.003},
-                "phases": [{"name": r["phase"]} for r in _history(strategy, rng)[:1]]}
-    (path / "config.yaml").write_text(yaml.safe_dump(resolved, sort_keys=False))
+    metrics = classification_metrics(preds["y_true"], preds["y_pred"], CLASSES)
+    history = _history(strategy, rng)
+    folder.write_config({"data": "photos", "backbone": "efficientnet_lite0", "per_class": 10,
+                         "seed": seed, "strategy": strategy},
+                        recipe={"image_size": 64, "epochs": 5, "batch_size": 16, "lr": 0.003},
+                        phases=[{"name": r["phase"]} for r in history[:1]])
     wall = 3.0 + 7.0 * (strategy != "linear-probe")
-    (path / "metrics.json").write_text(json.dumps(
-        {"strategy": strategy, "test": metrics, "wall_seconds": wall,
-         "environment": {"torch": "2.14.1", "python": "3.11.7", "platform": "Linux-x86_64",
-                         "device": "cpu", "threads": 2}}))
-    (path / "history.jsonl").write_text(
-        "".join(json.dumps(r) + "\n" for r in _history(strategy, rng)))
-    np.savez_compressed(path / "predictions.npz", **preds)
+    folder.write_metrics(strategy, metrics, wall, ENVIRONMENT)
+    folder.write_history(history)
+    folder.write_predictions(preds)
     if with_data:
-        (path / "data.json").write_text(json.dumps(data_summary()))
-    return {"strategy": strategy, "accuracy": metrics["accuracy"],
-            "macro_f1": metrics["macro_f1"], "rmse": None, "wall_seconds": wall,
-            "train_seconds": wall - 1.0, "run_dir": str(path)}
+        folder.write_data(data_summary())
+    return StrategyResult(strategy, metrics, wall, wall - 1.0, path, None)
 
 
 def make_compare_run(root: Path, strategies: tuple[str, ...] = tuple(ACCURACY),
                      per_class: int = 10, name: str = "compare-demo") -> Path:
-    """A `compare` run folder; linear-probe is made to lose to scratch (negative transfer)."""
+    """A `compare` run folder; linear-probe is made to lose to scratch (negative transfer).
+
+    The table is `compare`'s own (build_report); it names a run folder on another machine, as
+    a copied run does, so the report must find the strategies by name.
+    """
     run = root / name
+    folder = RunFolder(run)
     run.mkdir(parents=True)
-    rows = [write_strategy(run / s, s, seed=i, channels=3 if s == "finetune" else 1)
-            for i, s in enumerate(strategies)]
-    base = next((r for r in rows if r["strategy"] == "scratch"), None)
-    warnings = []
-    for r in rows:
-        r["transfer_gain"] = None if base is None or r is base else r["accuracy"] - base["accuracy"]
-        if r["transfer_gain"] is not None and r["transfer_gain"] < 0:
-            warnings.append(f"negative transfer: {r['strategy']} is {-r['transfer_gain']:.4f} "
-                            "below scratch on the test set; the pretrained weights hurt on "
-                            "this data")
-    (run / "comparison.json").write_text(json.dumps(
-        {"rows": rows, "baseline": "scratch" if base else None, "warnings": warnings,
-         "run_dir": "/elsewhere/runs/" + name}))
-    (run / "config.yaml").write_text(yaml.safe_dump(
-        {"data": "photos", "backbone": "efficientnet_lite0", "per_class": per_class,
-         "strategies": list(strategies), "seed": 0}))
-    (run / "data.json").write_text(json.dumps(data_summary()))
+    results = [write_strategy(run / s, s, seed=i, channels=3 if s == "finetune" else 1)
+               for i, s in enumerate(strategies)]
+    elsewhere = Path("/elsewhere/runs") / name
+    for r in results:
+        r.run_dir = elsewhere / r.strategy
+    folder.write_comparison(build_report(results, elsewhere).to_dict())
+    folder.write_config({"data": "photos", "backbone": "efficientnet_lite0",
+                         "per_class": per_class, "strategies": list(strategies), "seed": 0})
+    folder.write_data(data_summary())
     return run
 
 

@@ -1,9 +1,9 @@
-"""Report plots and report.html from synthetic run folders (no training: files written here)."""
+"""Report plots and report.html from synthetic run folders (no training; the files are written by
+the run folder's own writer, transferlab.results.runfolder)."""
 
 from __future__ import annotations
 
 import base64
-import json
 import re
 import subprocess
 import sys
@@ -27,6 +27,7 @@ from transferlab.results.report import (
     write_report_safely,
 )
 from transferlab.results.report.rundata import ReportError, labels_per_class, load_run
+from transferlab.results.runfolder import RunFolder
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -194,23 +195,22 @@ def test_report_from_a_partial_run(tmp_path: Path) -> None:
 def test_regression_run(tmp_path: Path) -> None:
     run = tmp_path / "reg"
     run.mkdir()
-    (run / "metrics.json").write_text(json.dumps(
-        {"strategy": "finetune", "test": {"mae": 0.5, "rmse": 0.7, "r2": 0.8, "n": 20},
-         "wall_seconds": 2.0, "environment": {"torch": "x"}}))
-    (run / "history.jsonl").write_text("".join(
-        json.dumps({"phase": "finetune", "epoch": e, "train_loss": 1 / e, "val": {"rmse": 1 / e}})
-        + "\n" for e in (1, 2, 3)))
+    folder = RunFolder(run)
+    folder.write_metrics("finetune", {"mae": 0.5, "rmse": 0.7, "r2": 0.8, "n": 20}, 2.0,
+                         {"torch": "x"})
+    folder.write_history({"phase": "finetune", "epoch": e, "train_loss": 1 / e,
+                          "val": {"rmse": 1 / e}} for e in (1, 2, 3))
     y = np.linspace(0, 1, 20)
-    np.savez_compressed(run / "predictions.npz", y_true=y, y_pred=y + 0.1)
+    folder.write_predictions({"y_true": y, "y_pred": y + 0.1})
     page = write_report(run).read_text()
     assert "test rmse 0.7000" in page and len(embedded_pngs(page)) == 2
 
 
 def test_text_is_html_escaped(tmp_path: Path) -> None:
     run = make_fit_run(tmp_path)
-    data = json.loads((run / "data.json").read_text())
+    data = RunFolder(run).read_data()
     data["train"]["skipped_files"][0]["path"] = "<script>alert(1)</script>.jpg"
-    (run / "data.json").write_text(json.dumps(data))
+    RunFolder(run).write_data(data)
     page = write_report(run).read_text()
     assert "<script>" not in page and "&lt;script&gt;" in page
 
@@ -231,8 +231,8 @@ def test_safe_hook_warns_instead_of_raising(tmp_path: Path) -> None:
     logged: list[str] = []
     assert write_report_safely(tmp_path, logged.append) is None
     assert "report not written" in logged[0] and "transferlab report" in logged[0]
-    run = write_strategy(tmp_path / "ok", "finetune", with_data=True)["run_dir"]
-    assert write_report_safely(Path(run), logged.append) == Path(run) / "report.html"
+    run = write_strategy(tmp_path / "ok", "finetune", with_data=True).run_dir
+    assert write_report_safely(run, logged.append) == run / "report.html"
     assert logged[-1].startswith("report: ")
 
 
@@ -254,7 +254,6 @@ def test_cli_report_command(tmp_path: Path, capsys) -> None:
 def fake_compare(tmp_path: Path, monkeypatch) -> tuple[Path, list[str]]:
     """`compare()` with training replaced by synthetic strategy folders."""
     import transferlab.api.compare as cmp
-    from transferlab.api.runner import StrategyResult
     from transferlab.config import RunConfig
 
     class Splits:
@@ -262,10 +261,7 @@ def fake_compare(tmp_path: Path, monkeypatch) -> tuple[Path, list[str]]:
             return data_summary()
 
     def run_strategy(cfg, strategy, splits, run_dir, log):
-        row = write_strategy(run_dir, strategy)
-        test = json.loads((run_dir / "metrics.json").read_text())["test"]
-        return StrategyResult(strategy, test, row["wall_seconds"], row["train_seconds"],
-                              run_dir, None)
+        return write_strategy(run_dir, strategy)
 
     monkeypatch.setattr(cmp, "prepare_data", lambda cfg, log: Splits())
     monkeypatch.setattr(cmp, "run_strategy", run_strategy)

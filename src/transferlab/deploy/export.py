@@ -23,8 +23,9 @@ from PIL import Image
 from transferlab import __version__
 from transferlab.data.transforms import Preprocess
 from transferlab.deploy.serving import INSTALL_HINT, ExportedPredictor, Preprocessing
-from transferlab.errors import CheckpointError, ConfigError, TransferlabError
+from transferlab.errors import ConfigError, TransferlabError
 from transferlab.model import ModelInfo, TransferModel, load_model
+from transferlab.results.runfolder import RunFolder
 
 FORMATS = {"onnx": ".onnx", "torchscript": ".pt", "safetensors": ".safetensors"}
 INPUT_NAME, OUTPUT_NAME = "input", "logits"
@@ -82,14 +83,8 @@ def build_sidecar(info: ModelInfo, fmt: str, file_name: str,
 
 
 def read_test_metrics(run_dir: Path | None) -> dict | None:
-    if run_dir is None or not (run_dir / "metrics.json").is_file():
-        return None
-    try:
-        data = json.loads((run_dir / "metrics.json").read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        raise CheckpointError(f"{run_dir / 'metrics.json'} is not valid JSON ({exc}); fix or "
-                              "delete it to export without metrics") from exc
-    return data.get("test") if isinstance(data, dict) else None
+    """The run's test metrics for the sidecar; None for a bare model file or an unfinished run."""
+    return None if run_dir is None else RunFolder(run_dir).test_metrics(required=False)
 
 
 def pseudo_images(n: int, size: int, seed: int = 0) -> list[np.ndarray]:

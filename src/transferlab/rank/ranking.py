@@ -11,7 +11,6 @@ weights, the "no transfer" reference every pretrained candidate should beat.
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
@@ -21,7 +20,7 @@ import numpy as np
 import torch
 
 from transferlab.backbones import Backbone, create_backbone
-from transferlab.config import RunConfig, write_yaml
+from transferlab.config import RunConfig
 from transferlab.data import DataSplits, ImageSet
 from transferlab.data.transforms import Preprocess
 from transferlab.engine.device import resolve_device
@@ -29,6 +28,7 @@ from transferlab.engine.features import extract_features
 from transferlab.engine.recipe import auto_image_size
 from transferlab.errors import ConfigError, TransferlabError
 from transferlab.rank import estimators as est
+from transferlab.results.runfolder import RunFolder, write_json
 
 RANDOM_SUFFIX = "@random"
 DEFAULT_ESTIMATORS = ("logme", "leep", "knn", "linear")
@@ -74,8 +74,8 @@ class RankingReport:
                 "rows": [asdict(r) for r in self.rows]}
 
     def save(self, path: Path) -> Path:
-        path.write_text(json.dumps(self.to_dict(), indent=2))
-        return path
+        """Write to `path` (a run folder's is RunFolder(run).file(RANKING))."""
+        return write_json(Path(path), self.to_dict())
 
     def table(self) -> str:
         """Fixed-width table: rank, backbone, each estimator's score (seconds), feature time."""
@@ -243,14 +243,14 @@ def choose_backbone(cfg: RunConfig, splits: DataSplits, candidates: Sequence[str
     names = list(candidates) if candidates else default_candidates()
     report = rank_backbones(splits, names, cfg.device, cfg.image_size,
                             estimators=AUTO_ESTIMATORS, seed=cfg.seed, log=log)
-    report.save(run_dir / "ranking.json")
+    ranking = RunFolder(run_dir).write_ranking(report.to_dict())
     log(report.table())
     winner = report.winner(pretrained_only=True)
     if report.rows[0].backbone != winner:
         log(f"warning: {report.rows[0].backbone} (random weights) outranks every pretrained "
             f"candidate: transfer may not help on this data; compare against --strategy scratch")
     log(f"backbone: auto -> {winner} (best {report.sort_by} of {len(names)} candidates; "
-        f"{run_dir / 'ranking.json'})")
+        f"{ranking})")
     cfg.backbone = winner
-    write_yaml(run_dir / "config.yaml", {"config": cfg.to_dict()})
+    RunFolder(run_dir).write_config(cfg.to_dict())
     return winner

@@ -15,7 +15,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-HASH_FILE = "train_hashes.npz"
+from transferlab.results.runfolder import HASHES, RunFolder
+
 CHUNK = 1024  # rows hashed per step: bounded memory for file-backed image stores
 
 
@@ -39,26 +40,19 @@ def save_training_hashes(run_dir: Path, splits) -> None:
     if not parts:  # text data: nothing to hash here
         return
     hashes = np.concatenate([image_hashes(p.images, len(p)) for p in parts])
-    shape = np.array(tuple(parts[0].images.shape[1:]), dtype=np.int64)
-    np.savez(run_dir / HASH_FILE, hashes=hashes, shape=shape)
+    RunFolder(run_dir).write_hashes(hashes, tuple(parts[0].images.shape[1:]))
 
 
 def hash_file_of(model_path: str | Path) -> Path:
     """The hash file next to a model: MODEL_DIR/train_hashes.npz for a folder or a file."""
     p = Path(model_path)
-    return (p if p.is_dir() else p.parent) / HASH_FILE
+    return (p if p.is_dir() else p.parent) / HASHES
 
 
 def load_training_hashes(model_path: str | Path) -> tuple[np.ndarray, tuple[int, ...]] | None:
-    """(hashes, stored image shape), or None for a model saved without them."""
-    path = hash_file_of(model_path)
-    if not path.is_file():
-        return None
-    try:
-        with np.load(path) as z:
-            return z["hashes"], tuple(int(v) for v in z["shape"])
-    except (OSError, ValueError, KeyError):
-        return None  # a damaged file only loses the warning, never the evaluation
+    """(hashes, stored image shape), or None for a model saved without them (or damaged ones:
+    they only lose the warning, never the evaluation)."""
+    return RunFolder(hash_file_of(model_path).parent).read_hashes()
 
 
 def overlap_count(data, hashes: np.ndarray) -> int:

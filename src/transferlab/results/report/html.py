@@ -19,7 +19,7 @@ import yaml
 
 from transferlab.results.metrics import primary_metric, rank_score
 from transferlab.results.report import plots
-from transferlab.results.report.rundata import RunFolder, StrategyRun, load_run
+from transferlab.results.report.rundata import LoadedRun, StrategyRun, load_run
 
 CSS = """
 :root{--fg:#1a202c;--muted:#4a5568;--line:#e2e8f0;--bg:#f7fafc;--good:#276749;--bad:#c53030;
@@ -111,7 +111,7 @@ def strategy_plots(s: StrategyRun, out: Path) -> Plots:
     return result
 
 
-def render_plots(run: RunFolder, out: Path) -> dict[str, Plots]:
+def render_plots(run: LoadedRun, out: Path) -> dict[str, Plots]:
     """All PNGs of a run under `out` (RUN/plots), keyed by strategy; "" holds run-wide plots."""
     out.mkdir(parents=True, exist_ok=True)
     for old in out.glob("*.png"):  # a redraw must not leave plots of a previous report behind
@@ -138,7 +138,7 @@ def img(plot: Path | str | None, alt: str) -> str:
 
 
 # -- sections --------------------------------------------------------------------------------
-def headline(run: RunFolder) -> str:
+def headline(run: LoadedRun) -> str:
     """The one sentence a reader should leave with."""
     rows = (run.comparison or {}).get("rows") or []
     if run.kind == "compare" and rows:
@@ -146,13 +146,13 @@ def headline(run: RunFolder) -> str:
     return fit_headline(run)
 
 
-def warning_badge(run: RunFolder) -> str:
+def warning_badge(run: LoadedRun) -> str:
     n = len((run.comparison or {}).get("warnings") or [])
     return (f' <span class="badge">⚠ negative transfer in {n} '
             f'strateg{"y" if n == 1 else "ies"}</span>' if n else "")
 
 
-def compare_headline(run: RunFolder, rows: list[dict]) -> str:
+def compare_headline(run: LoadedRun, rows: list[dict]) -> str:
     baseline = (run.comparison or {}).get("baseline")
     base = next((r for r in rows if r["strategy"] == baseline), None)
     best = max(rows, key=rank_score)
@@ -165,7 +165,7 @@ def compare_headline(run: RunFolder, rows: list[dict]) -> str:
     return esc(text)
 
 
-def fit_headline(run: RunFolder) -> str:
+def fit_headline(run: LoadedRun) -> str:
     if not run.strategies:
         return "no results"
     s = run.strategies[0]
@@ -179,7 +179,7 @@ def fit_headline(run: RunFolder) -> str:
     return esc(" · ".join(parts))
 
 
-def warning_box(run: RunFolder) -> str:
+def warning_box(run: LoadedRun) -> str:
     """Negative transfer is the finding a reader must not miss, so it gets a red box."""
     items = (run.comparison or {}).get("warnings") or []
     if not items:
@@ -189,7 +189,7 @@ def warning_box(run: RunFolder) -> str:
             f"<ul>{lis}</ul></div>")
 
 
-def comparison_table(run: RunFolder) -> str:
+def comparison_table(run: LoadedRun) -> str:
     """Strategies with their gain over scratch; the best row highlighted, losses in red."""
     rows = (run.comparison or {}).get("rows") or []
     baseline = (run.comparison or {}).get("baseline")
@@ -230,14 +230,14 @@ def metrics_table(s: StrategyRun) -> str:
     return f"<table><tr>{head}</tr><tr>{vals}</tr></table>"
 
 
-def results_section(run: RunFolder) -> str:
+def results_section(run: LoadedRun) -> str:
     if run.kind == "compare":
         return f"<section><h2>Results</h2>{warning_box(run)}{comparison_table(run)}</section>"
     body = metrics_table(run.strategies[0]) if run.strategies else ""
     return f"<section><h2>Test metrics</h2>{body}</section>"
 
 
-def strategy_summary(run: RunFolder, s: StrategyRun) -> str:
+def strategy_summary(run: LoadedRun, s: StrategyRun) -> str:
     """One line above a strategy's plots, so a reader scrolling past still sees its numbers."""
     t = s.test
     key = "rmse" if s.is_regression else "accuracy"
@@ -254,7 +254,7 @@ def strategy_summary(run: RunFolder, s: StrategyRun) -> str:
     return f'<p class="summary">{esc(" · ".join(parts))}</p>'
 
 
-def plots_section(run: RunFolder, pngs: dict[str, Plots]) -> str:
+def plots_section(run: LoadedRun, pngs: dict[str, Plots]) -> str:
     parts = ["<section><h2>Plots</h2>"]
     overall = pngs.get("", {}).get("strategies")
     if overall is not None:
@@ -275,7 +275,7 @@ def plots_section(run: RunFolder, pngs: dict[str, Plots]) -> str:
     return "".join(parts)
 
 
-def config_section(run: RunFolder) -> str:
+def config_section(run: LoadedRun) -> str:
     def block(title: str, data: dict, open_: bool = False) -> str:
         text = yaml.safe_dump(data, sort_keys=False, default_flow_style=False)
         return (f"<details{' open' if open_ else ''}><summary>{esc(title)}</summary>"
@@ -292,7 +292,7 @@ def config_section(run: RunFolder) -> str:
     return "".join(parts)
 
 
-def data_section(run: RunFolder) -> str:
+def data_section(run: LoadedRun) -> str:
     data = run.data or {}
     splits = [(name, data.get(name)) for name in ("train", "val", "test") if data.get(name)]
     if not splits:
@@ -323,7 +323,7 @@ def skipped_block(splits: list[tuple[str, dict]]) -> str:
             f"<tr><th>file</th><th>reason</th><th>split</th></tr>{rows}</table>")
 
 
-def environment_section(run: RunFolder) -> str:
+def environment_section(run: LoadedRun) -> str:
     env = run.environment
     if not env:
         return ""
@@ -332,7 +332,7 @@ def environment_section(run: RunFolder) -> str:
     return f'<section><h2>Environment</h2><table class="kv">{rows}</table></section>'
 
 
-def render_page(run: RunFolder, pngs: dict[str, Plots]) -> str:
+def render_page(run: LoadedRun, pngs: dict[str, Plots]) -> str:
     title = f"transferlab {run.kind} report — {run.path.name}"
     made = datetime.now().strftime("%Y-%m-%d %H:%M")
     return (f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'

@@ -1,21 +1,19 @@
-"""Read a run folder back into plain Python objects, tolerating the gaps a real run leaves.
+"""A run folder as the report sees it, read through results/runfolder.py (the format's owner).
 
-A report is often made from a run that stopped early, was copied from another machine or was
-written by an older version, so every file except the metrics is optional: a missing piece
-becomes an empty section in the report, never a crash.
+A report is often made from a run that stopped early or was copied from another machine, so
+every file except the metrics is optional: a missing piece becomes an empty section in the
+report, never a crash. A file that is there but damaged is a one-line error naming it.
 """
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import numpy as np
-import yaml
 
 from transferlab.errors import TransferlabError
+from transferlab.results.runfolder import COMPARISON, METRICS, RunFolder
 
 
 class ReportError(TransferlabError):
@@ -44,7 +42,7 @@ class StrategyRun:
 
 
 @dataclass
-class RunFolder:
+class LoadedRun:
     """A whole run folder, compare or fit, as the report needs it."""
 
     path: Path
@@ -62,34 +60,6 @@ class RunFolder:
         return {}
 
 
-def read_json(path: Path) -> Any:
-    return json.loads(path.read_text()) if path.is_file() else None
-
-
-def read_yaml(path: Path) -> dict:
-    return (yaml.safe_load(path.read_text()) or {}) if path.is_file() else {}
-
-
-def read_history(path: Path) -> list[dict]:
-    """history.jsonl rows; a half-written last line (a killed run) is dropped, not fatal."""
-    if not path.is_file():
-        return []
-    rows = []
-    for line in path.read_text().splitlines():
-        try:
-            rows.append(json.loads(line))
-        except json.JSONDecodeError:
-            continue
-    return rows
-
-
-def read_predictions(path: Path) -> dict[str, np.ndarray] | None:
-    if not path.is_file():
-        return None
-    with np.load(path, allow_pickle=False) as npz:
-        return {k: npz[k] for k in npz.files}
-
-
 def class_names(metrics: dict, data: dict | None) -> list[str]:
     """Class names from the per-class table, else from data.json."""
     per_class = metrics.get("test", {}).get("per_class") or []
@@ -100,34 +70,35 @@ def class_names(metrics: dict, data: dict | None) -> list[str]:
 
 
 def load_strategy(path: Path, name: str | None = None, data: dict | None = None) -> StrategyRun:
-    metrics = read_json(path / "metrics.json") or {}
-    data = data if data is not None else read_json(path / "data.json")
+    folder = RunFolder(path)
+    metrics = folder.read_metrics(required=False) or {}
+    data = data if data is not None else folder.read_data(required=False)
     return StrategyRun(name=name or metrics.get("strategy") or path.name, path=path,
-                       config=read_yaml(path / "config.yaml"), metrics=metrics,
-                       history=read_history(path / "history.jsonl"),
-                       predictions=read_predictions(path / "predictions.npz"),
+                       config=folder.read_config(required=False), metrics=metrics,
+                       history=folder.read_history(),
+                       predictions=folder.read_predictions(required=False),
                        classes=class_names(metrics, data))
 
 
-def load_run(run_dir: Path) -> RunFolder:
+def load_run(run_dir: Path) -> LoadedRun:
     """Detect compare (comparison.json) vs fit (metrics.json) and read what is there."""
-    run_dir = Path(run_dir)
-    comparison = read_json(run_dir / "comparison.json")
-    data = read_json(run_dir / "data.json")
+    folder = RunFolder(run_dir)
+    comparison = folder.read_comparison(required=False)
+    data = folder.read_data(required=False)
     if comparison is not None:
         # Rows' run_dir may point at another machine; the sub-folder is named after the strategy.
         names = [r["strategy"] for r in comparison.get("rows", [])]
-        strategies = [load_strategy(run_dir / n, n, data) for n in names]
-        return RunFolder(run_dir, "compare", read_yaml(run_dir / "config.yaml"), data,
+        strategies = [load_strategy(folder.path / n, n, data) for n in names]
+        return LoadedRun(folder.path, "compare", folder.settings(required=False), data,
                          strategies, comparison)
-    if (run_dir / "metrics.json").is_file():
-        one = load_strategy(run_dir, data=data)
-        return RunFolder(run_dir, "fit", one.config.get("config", one.config), data, [one])
-    raise ReportError(f"{run_dir} is not a transferlab run folder: it has neither "
-                      "comparison.json (from `compare`) nor metrics.json (from `fit`)")
+    if folder.has(METRICS):
+        one = load_strategy(folder.path, data=data)
+        return LoadedRun(folder.path, "fit", folder.settings(required=False), data, [one])
+    raise ReportError(f"{folder.path} is not a transferlab run folder: it has neither "
+                      f"{COMPARISON} (from `compare`) nor {METRICS} (from `fit`)")
 
 
-def labels_per_class(run: RunFolder) -> float | None:
+def labels_per_class(run: LoadedRun) -> float | None:
     """The few-shot budget of a run: --per-class if set, else the mean labelled images/class."""
     per_class = run.config.get("per_class")
     if per_class:
