@@ -45,6 +45,7 @@ from transferlab.backbones.bundled import BUNDLED
 from transferlab.config import RunConfig
 from transferlab.rank import DEFAULT_ESTIMATORS, RankingReport, rank_backbones
 from transferlab.rank.ranking import parse_candidate
+from transferlab.results.runfolder import METRICS, MODEL, RunFolder
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -83,7 +84,7 @@ def candidates(args: argparse.Namespace) -> list[str]:
 def pretrain_source(args: argparse.Namespace, out: Path) -> str:
     """Fit Lite0 on the source classes (images outside the bench sample); its run folder."""
     run = out / "source-run"
-    if (run / "model.safetensors").is_file() and (run / "metrics.json").is_file():
+    if RunFolder(run).has(MODEL) and RunFolder(run).has(METRICS):
         print(f"reusing the pretrained candidate {run}")
         return str(run)
     folder = write_source_task(args, out / "source-data")

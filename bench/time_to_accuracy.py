@@ -9,12 +9,13 @@ feature/compile warm-up and the final evaluation: everything a user waits for.
 from __future__ import annotations
 
 import argparse
-import json
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+from transferlab.results.runfolder import RunFolder
 
 
 def main() -> None:
@@ -38,8 +39,8 @@ def main() -> None:
     wall = time.perf_counter() - t0
     if proc.returncode != 0:
         sys.exit(proc.stderr[-3000:])
-    metrics = json.loads((out / "fit" / "metrics.json").read_text())["test"]
-    history = [json.loads(x) for x in (out / "fit" / "history.jsonl").read_text().splitlines()]
+    run = RunFolder(out / "fit")
+    metrics, history = run.test_metrics(), run.read_history()
     print(f"test accuracy {metrics['accuracy']:.4f} on {metrics['n']} images, "
           f"wall {wall:.1f} s, {len(history)} epochs, run folder {out / 'fit'}")
 
