@@ -97,7 +97,7 @@ def _round_trip(run_dir: Path, result, text_splits, tmp_path: Path) -> None:
     from transferlab.model import load_model
 
     model = load_model(run_dir)
-    assert model.info.extra["max_length"] == 32 and model.info.extra["modality"] == "text"
+    assert model.info.extra["max_length"] == 32 and model.spec.modality == "text"
     texts = text_splits.test.texts[:12]
     csv = tmp_path / "in.csv"
     csv.write_bytes(("text\n" + "".join(f'"{t}"\n' for t in texts)).encode() + b"caf\xe9\n")

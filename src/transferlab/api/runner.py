@@ -12,7 +12,6 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from transferlab.backbones.hf_source import is_text_spec
 from transferlab.backbones.weights import WeightsSpec
 from transferlab.config import RunConfig, check_run_name, write_yaml
 from transferlab.data import DataSplits, ImageSet, load_dataset, make_splits
@@ -144,7 +143,7 @@ def run_strategy(cfg: RunConfig, strategy: str, splits: DataSplits, run_dir: Pat
     phases = phases_for(strategy, recipe, len(model.stage_groups()))
     init = "pretrained" if model.spec.pretrained else "random init"
     # a text run's input size is the token cap prepare_for chose, not the recipe's image size
-    size = (f"{model.info.extra.get('max_length')} tokens" if is_text_spec(model.spec)
+    size = (f"{model.info.extra.get('max_length')} tokens" if model.spec.modality == "text"
             else f"{recipe.image_size}px")
     log(f"[{strategy}] {model.spec.architecture} ({init}) at {size}, "
         f"{len(phases)} phase(s), batch {recipe.batch_size}")

@@ -1,5 +1,9 @@
 """Local weight files: a transferlab run or export, or a plain state dict for a named architecture.
 
+A run folder is rebuilt on the architecture it was trained on (timm, torchvision or a text
+encoder, by the spec's modality and the run's backbone name) and its fine-tuned weights loaded,
+so any transferlab run can serve as the backbone of the next one.
+
 Safetensors files load without executing anything. `.pt/.pth` files load only with
 `weights_only=True`: a pickle that would run code is refused, never executed.
 """
@@ -13,7 +17,10 @@ import torch
 from safetensors import safe_open
 from torch import nn
 
-from transferlab.backbones.timm_source import TimmBackbone, create_timm
+from transferlab.backbones.base import Backbone
+from transferlab.backbones.hf_source import create_text_backbone
+from transferlab.backbones.timm_source import create_timm
+from transferlab.backbones.torchvision_source import create_torchvision
 from transferlab.backbones.weights import WeightsSpec, sha256_file
 from transferlab.errors import ConfigError, WeightsError
 from transferlab.model.heads import create_head
@@ -68,21 +75,64 @@ def own_head(tensors: dict[str, torch.Tensor], info: dict, num_features: int) ->
     return None
 
 
-def create_from_file(path: str | Path, arch: str | None = None) -> TimmBackbone:
-    """A backbone from a run folder, a transferlab model file, or a state dict plus `arch`."""
+def create_from_path(name: str, pretrained: bool = True, arch: str | None = None) -> Backbone:
+    """The `file` source: `[file:]PATH` to weights or a run folder. `pretrained=False` checks
+    that the file fits, then returns the same architecture with random weights (scratch)."""
+    return create_from_file(Path(name.removeprefix("file:")), arch, pretrained)
+
+
+def _architecture(info: dict, spec: WeightsSpec | None, arch: str) -> Backbone:
+    """A random-init backbone of the architecture a saved model was built on: a text encoder
+    (same local config and tokenizer), a torchvision model, or a timm architecture."""
+    name = str(info.get("backbone") or "")
+    if spec is not None and spec.modality == "text":
+        # the encoder name survives runs trained on runs; older models only have `backbone`
+        return create_text_backbone((info.get("extra") or {}).get("encoder") or name,
+                                    pretrained=False)
+    if name.startswith(("tv:", "torchvision:")):
+        return create_torchvision(name.split(":", 1)[1], pretrained=False)
+    return create_timm(arch, pretrained=False)
+
+
+def create_from_file(path: str | Path, arch: str | None = None,
+                     pretrained: bool = True) -> Backbone:
+    """A backbone from a run folder, a transferlab model file, or a state dict plus `arch`.
+
+    A transferlab model keeps its trained head as the source head (LEEP scores by it); a text
+    model also keeps the token length it was trained with.
+    """
     path = Path(path)
     if path.is_dir():
         path = path / MODEL_FILE
     tensors, meta = read_state_dict(path)
     info = json.loads(meta["transferlab"]) if "transferlab" in meta else {}
     spec_d = info.get("spec")
-    arch = arch or (spec_d or {}).get("architecture")
+    base = WeightsSpec.from_dict(spec_d) if spec_d else None
+    arch = arch or (base.architecture if base else None)
     if not arch:
         raise WeightsError(
             f"{path} does not say which architecture it holds; pass --arch NAME "
             "(a timm architecture such as efficientnet_lite0 or resnet18)"
         )
-    backbone = create_timm(arch, pretrained=False)
+    backbone = _architecture(info, base, arch)
+    extra = info.get("extra") or {}
+    if base is not None and base.modality == "text" and extra.get("max_length"):
+        backbone.max_length = min(int(extra["max_length"]), backbone.max_positions)
+    dropped = _load_backbone_weights(backbone, tensors, info, path, arch)
+    if not pretrained:  # the file fits; scratch gets the same architecture, random init
+        return _architecture(info, base, arch)
+    backbone.spec = WeightsSpec.from_dict(
+        {**(base or backbone.spec).to_dict(), "source": f"file:{path}", "pretrained": True,
+         "sha256": sha256_file(path), "architecture": arch, "labels": info.get("classes", [])}
+    )
+    backbone.dropped_keys = dropped  # the old head, reported by the caller
+    return backbone
+
+
+def _load_backbone_weights(backbone: Backbone, tensors: dict[str, torch.Tensor], info: dict,
+                           path: Path, arch: str) -> list[str]:
+    """Load a whole TransferModel's backbone (keeping its head as the source head) or a plain
+    state dict into `backbone`; returns the keys that did not belong (an old classifier)."""
     prefix = "backbone.net."
     whole_model = any(k.startswith(prefix) for k in tensors)
     # The random classifier timm built is no source head; a transferlab model's trained head is.
@@ -90,7 +140,8 @@ def create_from_file(path: str | Path, arch: str | None = None) -> TimmBackbone:
                              if whole_model else None)
     if whole_model:  # a whole TransferModel: keep the backbone
         tensors = {k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)}
-    dropped = sorted(k for k in tensors if k not in backbone.net.state_dict())
+    own = backbone.net.state_dict()
+    dropped = sorted(k for k in tensors if k not in own)
     kept = {k: v for k, v in tensors.items() if k not in dropped}
     missing, _ = backbone.net.load_state_dict(kept, strict=False)
     missing = [k for k in missing if not k.endswith("num_batches_tracked")]
@@ -98,10 +149,4 @@ def create_from_file(path: str | Path, arch: str | None = None) -> TimmBackbone:
         raise WeightsError(
             f"{path} does not fit {arch}: {len(missing)} missing keys, e.g. {missing[:5]}"
         )
-    base = WeightsSpec.from_dict(spec_d) if spec_d else backbone.spec
-    backbone.spec = WeightsSpec.from_dict(
-        {**base.to_dict(), "source": f"file:{path}", "pretrained": True,
-         "sha256": sha256_file(path), "architecture": arch, "labels": info.get("classes", [])}
-    )
-    backbone.dropped_keys = dropped  # the old head, reported by the caller
-    return backbone
+    return dropped

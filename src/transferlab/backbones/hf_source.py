@@ -22,12 +22,11 @@ import torch
 from torch import nn
 
 from transferlab.backbones.base import Backbone, StageGroup
-from transferlab.backbones.weights import WeightsSpec, sha256_file
+from transferlab.backbones.weights import TEXT_SOURCE_PREFIX, WeightsSpec, sha256_file
 from transferlab.errors import ConfigError, WeightsError
 
 POOLINGS = ("mean", "cls")
 DEFAULT_MAX_LENGTH = 128  # tokens; short texts (reviews, tickets) rarely need more
-TEXT_SOURCE_PREFIX = "transformers:"
 WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")
 
 
@@ -62,11 +61,6 @@ def is_text_backbone(name: str) -> bool:
     return base in TEXT_BUNDLED or base.startswith("hf:")
 
 
-def is_text_spec(spec: WeightsSpec) -> bool:
-    """Whether weights are a text encoder; the auto recipe picks text hyper-parameters by it."""
-    return spec.source.startswith(TEXT_SOURCE_PREFIX)
-
-
 def split_pooling(name: str) -> tuple[str, str]:
     """`minilm@cls` → ("minilm", "cls"); a name without a known suffix pools by mean."""
     base, sep, opt = name.rpartition("@")
@@ -79,20 +73,24 @@ class TextBackbone(Backbone):
     """A transformers encoder: token ids → pooled sentence vector (B, hidden_size)."""
 
     def __init__(self, net: nn.Module, spec: WeightsSpec, tokenizer, pooling: str = "mean",
-                 max_length: int = DEFAULT_MAX_LENGTH) -> None:
+                 max_length: int = DEFAULT_MAX_LENGTH, encoder: str = "") -> None:
         if pooling not in POOLINGS:
             raise ConfigError(f"unknown pooling {pooling!r}; choose one of {POOLINGS}")
         super().__init__(net, spec, int(net.config.hidden_size))
         self.tokenizer = tokenizer
         self.pooling = pooling
+        self.encoder = encoder  # the name that rebuilds this encoder (`minilm@cls`, `hf:DIR`)
         positions = getattr(net.config, "max_position_embeddings", None) or 512
         self.max_positions = int(positions)
         self.max_length = min(max_length, self.max_positions)
 
     @property
     def model_extra(self) -> dict:
-        """What a saved model needs besides weights to be fed the same way (ModelInfo.extra)."""
-        return {"modality": "text", "max_length": self.max_length, "pooling": self.pooling}
+        """What a saved model needs besides weights to be rebuilt and fed the same way
+        (ModelInfo.extra): token length, pooling, and the encoder name, which a run trained on
+        another run's folder cannot take from its own `backbone` name."""
+        extra = {"max_length": self.max_length, "pooling": self.pooling}
+        return extra | ({"encoder": self.encoder} if self.encoder else {})
 
     def forward_features(self, x: Mapping[str, torch.Tensor]) -> torch.Tensor:
         if not isinstance(x, Mapping):
@@ -210,8 +208,9 @@ def create_text_backbone(name: str, pretrained: bool = True) -> TextBackbone:
     spec = WeightsSpec(
         architecture=f"{config.model_type}/{model_name}",
         source=f"{TEXT_SOURCE_PREFIX}{source}", pretrained=pretrained,
-        sha256=weights_sha256(str(folder)) if pretrained else None, license=_license(folder))
-    return TextBackbone(net, spec, tokenizer, pooling)
+        sha256=weights_sha256(str(folder)) if pretrained else None, license=_license(folder),
+        modality="text")
+    return TextBackbone(net, spec, tokenizer, pooling, encoder=name)
 
 
 def text_backbone_infos() -> list[tuple[str, str, bool, str]]:

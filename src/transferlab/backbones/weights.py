@@ -13,6 +13,8 @@ from typing import Any
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
+MODALITIES = ("image", "text")
+TEXT_SOURCE_PREFIX = "transformers:"  # how specs saved before `modality` existed say "text"
 
 
 @dataclass(frozen=True)
@@ -29,6 +31,11 @@ class WeightsSpec:
     interpolation: str = "bilinear"
     labels: tuple[str, ...] = field(default=(), repr=False)
     license: str | None = None
+    modality: str = "image"  # "image" | "text": what the weights take; decides data and recipe
+
+    def __post_init__(self) -> None:
+        if self.modality not in MODALITIES:
+            raise ValueError(f"unknown modality {self.modality!r}; one of {MODALITIES}")
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -40,7 +47,12 @@ class WeightsSpec:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> WeightsSpec:
+        """Read a saved spec; one saved before `modality` existed gets it inferred here, once,
+        from its source (text encoders were the only `transformers:` source)."""
         known = {k: d[k] for k in cls.__dataclass_fields__ if k in d}
+        if known.get("modality") is None:
+            text = str(known.get("source", "")).startswith(TEXT_SOURCE_PREFIX)
+            known["modality"] = "text" if text else "image"
         for key in ("input_size", "mean", "std", "labels"):
             if key in known and known[key] is not None:
                 known[key] = tuple(known[key])

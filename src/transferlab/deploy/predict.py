@@ -36,7 +36,7 @@ def expand_inputs(inputs: list[str]) -> list[Path]:
 def predict_files(model: TransferModel, inputs: list[str], top_k: int,
                   device: torch.device, batch_size: int = 64) -> list[dict]:
     """Eager prediction with the exact training-time decode + eval_batch preprocessing."""
-    if model.info.extra.get("modality") == "text":  # texts from .csv/.txt files instead
+    if model.spec.modality == "text":  # texts from .csv/.txt files instead
         from transferlab.deploy.predict_text import predict_texts
 
         return predict_texts(model, inputs, top_k, device, batch_size)

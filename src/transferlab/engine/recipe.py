@@ -42,9 +42,7 @@ def text_recipe(n_train: int, spec: WeightsSpec) -> Recipe:
 
 def auto_recipe(n_train: int, spec: WeightsSpec, source_size: int,
                 device: torch.device, overrides: dict | None = None) -> Recipe:
-    from transferlab.backbones.hf_source import is_text_spec
-
-    if is_text_spec(spec):
+    if spec.modality == "text":
         return _override(text_recipe(n_train, spec), overrides)
     size = auto_image_size(spec, source_size, device)
     if n_train < 5_000:

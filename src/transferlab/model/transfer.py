@@ -66,12 +66,6 @@ class TransferModel(nn.Module):
     def spec(self) -> WeightsSpec:
         return self.backbone.spec
 
-    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
-        return self.backbone(x)
-
-    def forward_head(self, features: torch.Tensor) -> torch.Tensor:
-        return self.head(features)
-
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.backbone(x))
 
@@ -119,11 +113,7 @@ def load_model(path: str | Path) -> TransferModel:
     if "transferlab" not in meta:
         raise CheckpointError(f"{path} is not a transferlab model (no metadata)")
     info = ModelInfo.from_json(meta["transferlab"])
-    # Architecture only: the weights come from the file, so nothing is fetched or mapped.
-    by_name = info.backbone.startswith(("tv:", "torchvision:")) or (
-        info.extra.get("modality") == "text")  # text: same local config, random init
-    name = info.backbone if by_name else f"timm:{info.spec.architecture}"
-    backbone = create_backbone(name, pretrained=False)
+    backbone = create_backbone(architecture_name(info), pretrained=False)
     if info.spec.input_size[0] != backbone.spec.input_size[0]:
         from transferlab.backbones.adapt import adapt_input_channels
 
@@ -134,6 +124,18 @@ def load_model(path: str | Path) -> TransferModel:
     load_strict(model, load_file(str(path)), str(path))
     model.eval()
     return model
+
+
+def architecture_name(info: ModelInfo) -> str:
+    """The backbone name that rebuilds a saved model's architecture with random weights (its
+    own come from the file, so nothing is fetched or mapped): a text encoder by its name (same
+    local config and tokenizer), a torchvision model by its `tv:` name, else the timm
+    architecture the spec records (which also covers bundled and file backbones)."""
+    if info.spec.modality == "text":
+        return info.extra.get("encoder") or info.backbone
+    if info.backbone.startswith(("tv:", "torchvision:")):
+        return info.backbone
+    return f"timm:{info.spec.architecture}"
 
 
 def read_metadata(path: Path) -> dict[str, str]:
