@@ -12,7 +12,6 @@ only things this module ever deletes are entries it names itself inside the chec
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import shutil
@@ -141,6 +140,3 @@ def prune_checkpoints(root: Path) -> None:
     if not any(root.iterdir()):
         root.rmdir()
 
-
-def progress_summary(progress: dict) -> str:
-    return json.dumps({k: progress[k] for k in ("phase", "epoch", "batch", "global_step")})

@@ -58,8 +58,7 @@ def free_memory(device: torch.device) -> int | None:
     return int(free)
 
 
-def to_channels_last(x: torch.Tensor | dict, device: torch.device | None = None
-                     ) -> torch.Tensor | dict:
+def to_channels_last(x: torch.Tensor | dict) -> torch.Tensor | dict:
     """Image batches to channels-last; anything else (e.g. a dict of token ids) unchanged."""
     if isinstance(x, torch.Tensor) and x.dim() == 4:
         return x.contiguous(memory_format=torch.channels_last)

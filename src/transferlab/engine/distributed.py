@@ -73,11 +73,6 @@ def init_from_env() -> bool:
     return True
 
 
-def barrier() -> None:
-    if is_distributed():
-        dist.barrier()
-
-
 def cleanup() -> None:
     """Leave the process group (idempotent), so the process exits without NCCL warnings."""
     if dist.is_available() and dist.is_initialized():

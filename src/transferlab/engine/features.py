@@ -46,7 +46,7 @@ def compute_features(backbone: Backbone, data: ImageSet, pre: Preprocess, device
                   disable=len(steps) < 4 or not dist.is_main()):
         x = data.batch(torch.arange(i, min(i + batch_size, len(data))), pre, device)
         with autocast(device):
-            f = backbone(to_channels_last(x, device))
+            f = backbone(to_channels_last(x))
         out.append(f.float().cpu())
     backbone.train(was_training)
     return torch.cat(out)

@@ -54,7 +54,6 @@ class Recipe:
 
 
 STRATEGIES = ("linear-probe", "head", "finetune", "partial", "gradual", "lp-ft", "scratch")
-PRETRAINED_STRATEGIES = tuple(s for s in STRATEGIES if s != "scratch")
 
 
 def phases_for(strategy: str, r: Recipe, num_stages: int) -> list[Phase]:
