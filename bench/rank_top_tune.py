@@ -5,10 +5,11 @@ Lite2 on Fashion-MNIST at 100 images per class, while fine-tuning every layer pu
 the three (bench/rank_bench.py). This script tests the obvious fix: let the top of each network
 adapt. It caches the activations that enter the last `--stages` stage groups, then trains
 those stages, the 1x1 conv head and a new linear head on the labelled sample as the finetune
-strategy trains them (its phase's head and backbone learning rates, warmup + cosine schedule,
-weight decay, label smoothing, clipping, frozen BN; no augmentation, which cached activations
-cannot take), and reports the 5-fold cross-validated accuracy per candidate, with Kendall's tau
-against a rank-bench folder's fine-tuned accuracies.
+strategy trains them (the trainer's own optimizer and schedule from transferlab.engine.optim:
+its phase's head and backbone learning rates, warmup + cosine schedule, weight decay except on
+norms and biases, label smoothing, clipping, frozen BN; no augmentation, which cached
+activations cannot take), and reports the 5-fold cross-validated accuracy per candidate, with
+Kendall's tau against a rank-bench folder's fine-tuned accuracies.
 
 It is a diagnostic, not an estimator: tuning even one stage this way costs a third to a half
 of a fine-tune per candidate (measured in docs/RANKING.md), far over the ranking budget (10%).
@@ -36,9 +37,11 @@ from sklearn.model_selection import StratifiedKFold
 from torch import nn
 
 from transferlab.api.runner import prepare_data
+from transferlab.backbones.base import StageGroup
 from transferlab.config import RunConfig
 from transferlab.data.transforms import Preprocess
-from transferlab.engine.loop import derived_seed, epoch_batches, lr_schedule, train_step
+from transferlab.engine.loop import derived_seed, epoch_batches, train_step
+from transferlab.engine.optim import apply_lr, build_optimizer, phase_schedule
 from transferlab.engine.recipe import auto_recipe
 from transferlab.engine.strategies import Recipe, phases_for
 from transferlab.rank.ranking import build_candidate
@@ -70,13 +73,27 @@ def stem_activations(net: nn.Module, images: torch.Tensor, stages: int) -> torch
     return torch.cat(out)
 
 
-def trainable_top(net: nn.Module, stages: int, num_classes: int) -> nn.Sequential:
-    """A copy of the last stages + conv head, pooled, with a new linear head; BN stays frozen
-    as the fine-tune recipe keeps it."""
-    top = nn.Sequential(*copy.deepcopy(list(net.blocks[len(net.blocks) - stages:])),
-                        copy.deepcopy(net.conv_head), copy.deepcopy(net.bn2),
-                        nn.AdaptiveAvgPool2d(1), nn.Flatten(),
-                        nn.Linear(net.num_features, num_classes))
+class Top(nn.Module):
+    """A copy of the last stages + conv head, pooled (`backbone`, one stage group), with a new
+    linear `head`: the shape `build_optimizer` takes, so it gets the trainer's groups."""
+
+    def __init__(self, net: nn.Module, stages: int, num_classes: int) -> None:
+        super().__init__()
+        self.backbone = nn.Sequential(*copy.deepcopy(list(net.blocks[len(net.blocks) - stages:])),
+                                      copy.deepcopy(net.conv_head), copy.deepcopy(net.bn2),
+                                      nn.AdaptiveAvgPool2d(1), nn.Flatten())
+        self.head = nn.Linear(net.num_features, num_classes)
+
+    def stage_groups(self) -> list[StageGroup]:
+        return [StageGroup("top", (self.backbone,))]
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.backbone(x))
+
+
+def trainable_top(net: nn.Module, stages: int, num_classes: int) -> Top:
+    """The top in train mode with BN frozen, as the fine-tune recipe keeps it."""
+    top = Top(net, stages, num_classes)
     top.train()
     for m in top.modules():
         if isinstance(m, nn.BatchNorm2d):
@@ -93,23 +110,18 @@ def cv_accuracy(net: nn.Module, acts: torch.Tensor, labels: torch.Tensor, stages
     split = StratifiedKFold(folds, shuffle=True, random_state=seed)
     for train_idx, test_idx in split.split(np.zeros(len(labels)), labels.numpy()):
         top = trainable_top(net, stages, int(labels.max()) + 1)
-        head = top[-1]
-        transferred = [p for m in top[:-1] for p in m.parameters()]
-        opt = torch.optim.AdamW(
-            [{"params": transferred, "lr": phase.lr * phase.backbone_lr_mult},
-             {"params": head.parameters(), "lr": phase.lr}],
-            weight_decay=recipe.weight_decay)
+        opt = build_optimizer(top, phase, recipe)
         train_idx = torch.as_tensor(train_idx)
         per_epoch = len(epoch_batches(len(train_idx), recipe.batch_size, 0))
-        sched = torch.optim.lr_scheduler.LambdaLR(
-            opt, lr_schedule(phase.epochs * per_epoch, recipe.warmup_frac, recipe.schedule))
+        lr_at = phase_schedule(phase, recipe, per_epoch)
+        step = 0
         for epoch in range(phase.epochs):
             for batch in epoch_batches(len(train_idx), recipe.batch_size,
                                        derived_seed(seed, 0, epoch)):
                 idx = train_idx[batch]
-                train_step(top, acts[idx], labels[idx], opt, torch.device("cpu"),
-                           recipe.label_smoothing, recipe.grad_clip)
-                sched.step()
+                apply_lr(opt, lr_at(step))
+                train_step(top, acts[idx], labels[idx], opt, torch.device("cpu"), recipe)
+                step += 1
         top.eval()
         with torch.no_grad():
             test_idx = torch.as_tensor(test_idx)

@@ -22,10 +22,19 @@ from transferlab.data import load_dataset
 from transferlab.data.transforms import Preprocess
 from transferlab.engine.device import autocast, resolve_device
 from transferlab.engine.features import compute_features
-from transferlab.engine.freezing import freeze_stages, set_train_mode
+from transferlab.engine.freezing import FreezeState, freeze_stages, set_train_mode
 from transferlab.engine.loop import StepContext, train_one_epoch, train_step
 from transferlab.engine.param_groups import build_param_groups
+from transferlab.engine.strategies import Phase, Recipe
 from transferlab.model import build_model
+
+FINETUNE = Phase("finetune", "train", 1)  # augmented, as the finetune strategy trains
+FROZEN_BN = FreezeState(0, "frozen")
+
+
+def _recipe(args) -> Recipe:
+    """The step settings measured: label smoothing 0.1, clipping 1.0, shift 2, flips."""
+    return Recipe(args.image_size, 1, args.batch_size, 1e-3)
 
 
 def _sync(device: torch.device) -> None:
@@ -45,16 +54,17 @@ def _model(device: torch.device, compile_: bool):
 
 def limit_train(args, device) -> float:
     model, opt = _model(device, args.compile)
-    set_train_mode(model)
+    set_train_mode(model, FROZEN_BN)
+    recipe = _recipe(args)
     x = torch.randn(args.batch_size, 3, args.image_size, args.image_size, device=device)
     x = x.contiguous(memory_format=torch.channels_last)
     y = torch.randint(0, 10, (args.batch_size,), device=device)
     for _ in range(args.warmup):
-        train_step(model, x, y, opt, device, 0.1, 1.0)
+        train_step(model, x, y, opt, device, recipe)
     _sync(device)
     t0 = time.perf_counter()
     for _ in range(args.steps):
-        train_step(model, x, y, opt, device, 0.1, 1.0)
+        train_step(model, x, y, opt, device, recipe)
     _sync(device)
     return args.steps * args.batch_size / (time.perf_counter() - t0)
 
@@ -68,11 +78,11 @@ def transferlab_train(args, device, data) -> float:
     warm = subset.subset(torch.arange(args.batch_size * args.warmup))
     run = subset.subset(torch.arange(args.batch_size * args.steps))
     for part in (warm, run):
-        set_train_mode(model)
+        set_train_mode(model, FROZEN_BN)
         _sync(device)
         t0 = time.perf_counter()
         train_one_epoch(model, part, pre, opt, lambda s: 1.0, StepContext(0, 0, 0, 0),
-                        args.batch_size, device)
+                        FINETUNE, _recipe(args), device)
         _sync(device)
     return len(run) / (time.perf_counter() - t0)
 
@@ -99,7 +109,7 @@ def plain_pipeline(args, device, data) -> float:
     freeze_stages(model, 0, "frozen")
     opt = torch.optim.AdamW(build_param_groups(model, 1e-3, 0.1, 0.05))
     loader = DataLoader(Plain(), batch_size=100, shuffle=True, num_workers=2)
-    set_train_mode(model)
+    set_train_mode(model, FROZEN_BN)
     seen, t0 = 0, None
     for step, (x, y) in enumerate(loader):
         if step == args.warmup:

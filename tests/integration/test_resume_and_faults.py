@@ -21,9 +21,13 @@ FIT = ["fit", "--strategy", "finetune", "--image-size", "32", "--epochs", "3",
        "--deterministic", "--seed", "3"]
 
 
-def _cli(args, env_extra=None, **kw) -> subprocess.CompletedProcess:
-    env = {**os.environ, **(env_extra or {})}
-    return subprocess.run([sys.executable, "-m", "transferlab", *args], env=env,
+KILL_AT_STEP = Path(__file__).with_name("kill_at_step.py")  # the CLI plus a SIGKILL step hook
+
+
+def _cli(args, kill_at_step: int | None = None, **kw) -> subprocess.CompletedProcess:
+    entry = (["-m", "transferlab"] if kill_at_step is None
+             else [str(KILL_AT_STEP), str(kill_at_step)])
+    return subprocess.run([sys.executable, *entry, *args], env=dict(os.environ),
                           capture_output=True, text=True, timeout=600, **kw)
 
 
@@ -38,7 +42,7 @@ def test_sigkill_then_resume_matches_uninterrupted_run(data_dir, tmp_path):
     full = _cli([*common, "--name", "full"])
     assert full.returncode == 0, full.stderr
     # 36 training images, batch 8 → 5 steps per epoch; die in the middle of epoch 2.
-    killed = _cli([*common, "--name", "killed"], {"TRANSFERLAB_FAULT_KILL_AT_STEP": "7"})
+    killed = _cli([*common, "--name", "killed"], kill_at_step=7)
     assert killed.returncode == -signal.SIGKILL, killed.stderr
     assert not (tmp_path / "killed" / "model.safetensors").exists()
     assert read_pointer(tmp_path / "killed" / "checkpoint").startswith("ckpt-00000005")

@@ -33,13 +33,35 @@ def test_single_process_is_the_identity():
     assert dist.init_from_env() is False  # no torchrun environment
     t = torch.randn(5, 3)
     assert dist.all_gather_tensor(t) is t
-    assert dist.global_mean(t.sum(), 5, 5) is not None
+    mean = t.mean()
+    assert dist.global_mean(mean, 5, 5) is mean  # no collective, no copy, same graph
     assert dist.broadcast_object({"a": 1}) == {"a": 1}
     assert dist.main_then_broadcast(lambda: "run-1") == "run-1"
     assert dist.any_rank(True) and not dist.any_rank(False)
     model = torch.nn.Linear(2, 2)
     assert dist.wrap_ddp(model, torch.device("cpu")) is model
     dist.check_global_batch(1)
+
+
+def test_global_mean_weights_each_rank_mean_by_its_rows(tmp_path, monkeypatch):
+    """The reduction itself, in a real one-rank gloo group taken for a distributed one: the
+    result is the sum of rank-mean x rows over the global rows. A rank holding 3 of a 6-row
+    global batch contributes mean x 3 / 6, an empty rank nothing, so an uneven last batch still
+    averages over its rows.
+    """
+    import torch.distributed as tdist
+
+    tdist.init_process_group("gloo", init_method=f"file://{tmp_path / 'store'}", rank=0,
+                             world_size=1)
+    monkeypatch.setattr(dist, "is_distributed", lambda: True)
+    try:
+        rows = torch.tensor([1.0, 2.0, 6.0])
+        got = dist.global_mean(rows.mean(), 3, 6)
+        assert got.item() == pytest.approx(rows.sum().item() / 6)
+        assert dist.global_mean(torch.tensor(0.0), 0, 4).item() == 0.0
+        assert dist.any_rank(True) and not dist.any_rank(False)
+    finally:
+        tdist.destroy_process_group()
 
 
 def test_local_batch_in_one_process_is_the_whole_batch_with_weight_one():
@@ -58,12 +80,14 @@ def test_local_batch_in_one_process_is_the_whole_batch_with_weight_one():
 
 def test_empty_shard_gives_zero_gradients_not_nan():
     from transferlab.engine.loop import train_step
+    from transferlab.engine.strategies import Recipe
 
     model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(12, 3))
     opt = torch.optim.SGD(model.parameters(), lr=0.1)
     before = [p.detach().clone() for p in model.parameters()]
+    recipe = Recipe(2, 1, 8, 0.1)  # label smoothing 0.1, clipping 1.0
     loss = train_step(model, torch.zeros(0, 3, 2, 2), torch.zeros(0, dtype=torch.long), opt,
-                      torch.device("cpu"), 0.1, 1.0, weight=0.0)
+                      torch.device("cpu"), recipe, weight=0.0)
     assert float(loss) == 0.0
     assert all(torch.equal(a, b) for a, b in zip(before, model.parameters()))
 

@@ -6,9 +6,11 @@ import pytest
 import torch
 
 from transferlab.data.transforms import Preprocess
-from transferlab.engine.freezing import freeze_stages, set_train_mode
+from transferlab.engine.freezing import FreezeState, freeze_stages, set_train_mode
 from transferlab.engine.loop import StepContext, train_one_epoch
+from transferlab.engine.optim import build_optimizer, lr_schedule
 from transferlab.engine.param_groups import build_param_groups
+from transferlab.engine.strategies import Phase, Recipe
 from transferlab.errors import ConfigError
 from transferlab.model import build_model
 
@@ -27,16 +29,17 @@ def _bn_stats(m):
 def _train_a_little(m, bn):
     from transferlab.data import ImageSet
 
-    freeze_stages(m, 0, bn)
+    state = freeze_stages(m, 0, bn).state
     data = ImageSet(torch.randint(0, 255, (16, 3, 32, 32), dtype=torch.uint8),
                     torch.tensor([0, 1] * 8), ["a", "b"], "random")
-    groups = build_param_groups(m, 1e-2, 1.0, 0.0)
-    opt = torch.optim.AdamW(groups)
-    set_train_mode(m)
+    phase = Phase("finetune", "train", 1, 0, 1e-2, 1.0, bn=bn)
+    recipe = Recipe(32, 1, 8, 1e-2, weight_decay=0.0, warmup_frac=0.0, schedule="constant")
+    opt = build_optimizer(m, phase, recipe)
+    set_train_mode(m, state)
     pre = Preprocess(32, (0.5,) * 3, (0.25,) * 3)
     before = m.head[0].weight.clone()
-    train_one_epoch(m, data, pre, opt, lambda s: 1.0, StepContext(0, 0, 0, 0), 8,
-                    torch.device("cpu"))
+    train_one_epoch(m, data, pre, opt, lr_schedule(2, 0.0, "constant"), StepContext(0, 0, 0, 0),
+                    phase, recipe, torch.device("cpu"))
     assert not torch.equal(before, m.head[0].weight)  # it did train
 
 
@@ -56,11 +59,29 @@ def test_partial_freeze_by_stage_groups(model):
     report = freeze_stages(model, 3, "frozen")
     stages = model.stage_groups()
     assert report.frozen_stages == [s.name for s in stages[:3]]
+    assert report.state == FreezeState(3, "frozen")
+    assert not [k for k in vars(model) if "frozen" in k or "bn_policy" in k]  # no hidden state
     assert all(not p.requires_grad for s in stages[:3] for p in s.parameters())
     assert all(p.requires_grad for s in stages[3:] for p in s.parameters())
     assert all(p.requires_grad for p in model.head.parameters())
     with pytest.raises(ConfigError, match="stages"):
         freeze_stages(model, 99, "frozen")
+
+
+def test_set_train_mode_follows_the_state_it_is_given(model):
+    """BN of the first k stages stays in eval under the "train" policy; the rest trains."""
+    freeze_stages(model, 2, "train")
+    stages = model.stage_groups()
+
+    def bns(group):
+        return [m for mod in group.modules for m in mod.modules()
+                if isinstance(m, torch.nn.BatchNorm2d)]
+
+    set_train_mode(model, FreezeState(2, "train"))
+    assert bns(stages[0]) and all(not b.training for s in stages[:2] for b in bns(s))
+    assert all(b.training for s in stages[2:] for b in bns(s))
+    set_train_mode(model, FreezeState())  # nothing frozen: plain model.train()
+    assert all(m.training for m in model.modules())
 
 
 def test_param_groups_lr_and_no_decay(model):

@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from transferlab.engine.loop import StepContext, train_step
+from transferlab.engine.strategies import Recipe
 from transferlab.errors import TrainingError
 
 
@@ -27,7 +28,8 @@ class Limited(torch.nn.Module):
 
 def _step(model, x, y, ctx=None):
     opt = torch.optim.SGD(model.parameters(), lr=0.1)
-    train_step(model, x, y, opt, torch.device("cpu"), 0.0, None, ctx=ctx)
+    recipe = Recipe(2, 1, len(y), 0.1, label_smoothing=0.0, grad_clip=None)
+    train_step(model, x, y, opt, torch.device("cpu"), recipe, ctx=ctx)
     return model
 
 

@@ -3,6 +3,10 @@
 Frozen BN means eval mode: running mean/var stay at their pretrained values, which matters in
 few-shot fine-tuning where batch statistics of a few images wipe out a good head. `model.train()`
 would undo that, so `set_train_mode` is what the engine calls instead.
+
+What is frozen is a `FreezeState` that `freeze_stages` returns and the Trainer keeps (and saves
+in its checkpoints' progress), not hidden attributes on the model: the model stays a plain
+module, and a resumed run can check that its phase freezes what the checkpoint says it did.
 """
 
 from __future__ import annotations
@@ -19,6 +23,22 @@ _BN_TYPES = (nn.modules.batchnorm._BatchNorm,)
 
 
 @dataclass(frozen=True)
+class FreezeState:
+    """How many leading stage groups are frozen, and the BatchNorm policy; all `set_train_mode`
+    needs. The default freezes nothing and trains BN, i.e. plain `model.train()`."""
+
+    frozen: int = 0
+    bn: str = "train"
+
+    def to_dict(self) -> dict:
+        return {"frozen": self.frozen, "bn": self.bn}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> FreezeState:
+        return cls(int(d["frozen"]), str(d["bn"]))
+
+
+@dataclass(frozen=True)
 class FreezeReport:
     frozen_stages: list[str]
     trainable_stages: list[str]
@@ -26,11 +46,16 @@ class FreezeReport:
     frozen_params: int
     bn: str
 
+    @property
+    def state(self) -> FreezeState:
+        return FreezeState(len(self.frozen_stages), self.bn)
+
 
 def freeze_stages(model: TransferModel, frozen: int | str, bn: str) -> FreezeReport:
     """Freeze the first `frozen` stage groups ("all" = whole backbone, 0 = nothing).
 
-    The head is always trainable. Returns what changed so runs can log and save it.
+    The head is always trainable. Returns what changed so runs can log it; its `state` is what
+    `set_train_mode` needs.
     """
     if bn not in BN_POLICIES:
         raise ConfigError(f"unknown BN policy {bn!r}; choose one of {BN_POLICIES}")
@@ -47,19 +72,16 @@ def freeze_stages(model: TransferModel, frozen: int | str, bn: str) -> FreezeRep
     if k == len(groups):  # parameters outside any group (rare) follow the backbone
         for p in model.backbone.parameters():
             p.requires_grad_(False)
-    model._frozen_stage_count = k  # noqa: SLF001 - read by set_train_mode
-    model._bn_policy = bn
     count = lambda req: sum(p.numel() for p in model.parameters() if p.requires_grad == req)  # noqa: E731
     return FreezeReport([g.name for g in groups[:k]], [g.name for g in groups[k:]],
                         count(True), count(False), bn)
 
 
-def set_train_mode(model: TransferModel) -> None:
-    """model.train(), then BN layers that must not move back to eval mode."""
+def set_train_mode(model: TransferModel, state: FreezeState) -> None:
+    """model.train(), then the BN layers (or whole frozen backbone) `state` keeps in eval mode."""
     model.train()
-    bn = getattr(model, "_bn_policy", "train")
-    k = getattr(model, "_frozen_stage_count", 0)
-    if bn == "frozen":
+    k = state.frozen
+    if state.bn == "frozen":
         for m in model.backbone.modules():
             if isinstance(m, _BN_TYPES):
                 m.eval()

@@ -20,6 +20,8 @@ from transferlab.data import ImageSet
 from transferlab.data.transforms import Preprocess
 from transferlab.engine import distributed as dist
 from transferlab.engine.device import autocast, to_channels_last
+from transferlab.engine.optim import apply_lr
+from transferlab.engine.strategies import Phase, Recipe
 from transferlab.errors import TrainingError
 from transferlab.results.metrics import classification_metrics, regression_metrics
 
@@ -32,7 +34,8 @@ def derived_seed(*parts: int) -> int:
     return h
 
 
-def generator(seed: int, device: torch.device | str = "cpu") -> torch.Generator:
+def generator(seed: int) -> torch.Generator:
+    """A CPU generator: augmentation draws happen on the CPU so every device draws the same."""
     g = torch.Generator(device="cpu")
     g.manual_seed(seed)
     return g
@@ -92,10 +95,10 @@ def _forward_backward(model: torch.nn.Module, x, y: torch.Tensor, device: torch.
 
 
 def train_step(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor,
-               optimizer: torch.optim.Optimizer, device: torch.device,
-               label_smoothing: float, grad_clip: float | None,
+               optimizer: torch.optim.Optimizer, device: torch.device, recipe: Recipe,
                weight: float = 1.0, ctx: StepContext | None = None) -> torch.Tensor:
-    """One optimizer step; `weight` scales this rank's loss (see `local_batch`).
+    """One optimizer step with the recipe's label smoothing and gradient clipping; `weight`
+    scales this rank's loss (see `local_batch`).
 
     Out of memory: the step is retried with the batch cut into twice as many micro-batches
     whose gradients are accumulated, so the optimizer still sees the same batch (same results,
@@ -105,7 +108,8 @@ def train_step(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor,
     while True:
         optimizer.zero_grad(set_to_none=True)
         try:
-            loss = _forward_backward(model, x, y, device, label_smoothing, weight, chunks)
+            loss = _forward_backward(model, x, y, device, recipe.label_smoothing, weight,
+                                     chunks)
             break
         except torch.OutOfMemoryError:
             optimizer.zero_grad(set_to_none=True)
@@ -120,9 +124,9 @@ def train_step(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor,
                           f"~{-(-len(y) // chunks)} images (gradients accumulated)", stacklevel=2)
     if ctx is not None:
         ctx.micro_batches = chunks
-    if grad_clip:
+    if recipe.grad_clip:
         params = [p for g in optimizer.param_groups for p in g["params"]]
-        torch.nn.utils.clip_grad_norm_(params, grad_clip)
+        torch.nn.utils.clip_grad_norm_(params, recipe.grad_clip)
     optimizer.step()
     return loss.detach()
 
@@ -140,25 +144,27 @@ def check_finite(loss: torch.Tensor, ctx: StepContext, optimizer: torch.optim.Op
 
 def train_one_epoch(model: torch.nn.Module, data: ImageSet, pre: Preprocess,
                     optimizer: torch.optim.Optimizer, lr_at: Callable[[int], float],
-                    ctx: StepContext, batch_size: int, device: torch.device,
-                    label_smoothing: float = 0.1, grad_clip: float | None = 1.0,
-                    augment: bool = True, shift: float = 2.0, flip: bool = True,
+                    ctx: StepContext, phase: Phase, recipe: Recipe, device: torch.device,
                     start_batch: int = 0,
                     on_step: Callable[[int, float], None] | None = None) -> float:
-    """Train over one epoch, starting at batch `start_batch` (resume); returns the mean loss."""
-    batches = epoch_batches(len(data), batch_size, derived_seed(ctx.seed, ctx.phase, ctx.epoch))
+    """Train over one epoch of `phase`, starting at batch `start_batch` (resume).
+
+    The recipe gives the batch size, loss and augmentation settings, the phase whether to
+    augment; `lr_at` is the LR multiplier per global step (an `optim.LRSchedule`). Returns the
+    mean loss; `on_step(next_batch, loss)` runs after every step.
+    """
+    batches = epoch_batches(len(data), recipe.batch_size,
+                            derived_seed(ctx.seed, ctx.phase, ctx.epoch))
     total, count = 0.0, 0
     bar = tqdm(batches[start_batch:], desc=f"epoch {ctx.epoch + 1}", unit="batch", leave=False,
                disable=len(batches) < 8 or not dist.is_main())
     for i, idx in enumerate(bar, start=start_batch):
         step_seed = derived_seed(ctx.seed, ctx.phase, ctx.epoch, i)
         torch.manual_seed(step_seed)  # dropout / drop-path
-        scale = lr_at(ctx.global_step)
-        for g in optimizer.param_groups:
-            g["lr"] = g["base_lr"] * scale
-        x, y, weight = local_batch(data, idx, pre, device, augment, step_seed, shift, flip)
-        loss = train_step(model, x, y, optimizer, device, label_smoothing, grad_clip, weight,
-                          ctx)
+        apply_lr(optimizer, lr_at(ctx.global_step))
+        x, y, weight = local_batch(data, idx, pre, device, phase.augment, step_seed,
+                                   recipe.shift, recipe.flip)
+        loss = train_step(model, x, y, optimizer, device, recipe, weight, ctx)
         loss = dist.global_mean(loss, len(y), len(idx))
         check_finite(loss, ctx, optimizer)
         total += float(loss)
@@ -234,19 +240,3 @@ def metrics_from_logits(logits: torch.Tensor, data: ImageSet) -> dict:
     metrics["loss"] = float(F.cross_entropy(logits, data.labels))
     return metrics
 
-
-def lr_schedule(total_steps: int, warmup_frac: float,
-                kind: str = "cosine") -> Callable[[int], float]:
-    """LR multiplier as a pure function of the step: linear warmup, then cosine to zero
-    ("cosine") or flat ("constant", the naive baseline recipe)."""
-    warmup = max(1, int(total_steps * warmup_frac)) if warmup_frac > 0 else 0
-
-    def lr_at(step: int) -> float:
-        if step < warmup:
-            return (step + 1) / warmup
-        if kind == "constant":
-            return 1.0
-        progress = (step - warmup) / max(1, total_steps - warmup)
-        return 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
-
-    return lr_at

@@ -2,9 +2,31 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Protocol
+
 from torch import nn
 
-from transferlab.model import TransferModel
+
+class Stage(Protocol):
+    """A named slice of a backbone (`backbones.base.StageGroup` is one)."""
+
+    name: str
+
+    def parameters(self) -> list[nn.Parameter]: ...
+
+
+class Trainable(Protocol):
+    """What the optimizer needs of a model: a head, a backbone and its stages in input order.
+
+    `TransferModel` is one; a script that trains part of a network (bench/rank_top_tune.py)
+    wraps that part in a small module with the same three names and gets the same groups.
+    """
+
+    head: nn.Module
+    backbone: nn.Module
+
+    def stage_groups(self) -> Sequence[Stage]: ...
 
 
 def _split_decay(params: list[nn.Parameter]) -> tuple[list, list]:
@@ -13,7 +35,7 @@ def _split_decay(params: list[nn.Parameter]) -> tuple[list, list]:
     return decay, no_decay
 
 
-def build_param_groups(model: TransferModel, lr: float, backbone_lr_mult: float,
+def build_param_groups(model: Trainable, lr: float, backbone_lr_mult: float,
                        weight_decay: float, layer_decay: float | None = None) -> list[dict]:
     """Named groups: `head`, then each backbone stage (earliest first).
 

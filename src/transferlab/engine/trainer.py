@@ -1,7 +1,10 @@
 """The Trainer runs a list of phases on one model, with checkpoints, resume and best selection.
 
 It knows phases, not strategies: a probe phase fits the head in closed form on cached features;
-a train phase freezes what the phase says, builds named parameter groups and runs epochs.
+a train phase freezes what the phase says (a `FreezeState` the trainer keeps and checkpoints),
+builds its optimizer and schedule (`engine.optim`) and runs epochs.
+Tests reach inside a run through `step_hooks` (called after every step), never through
+environment variables read here.
 Under torchrun every rank runs the same Trainer; `engine.distributed` shards batches and
 evaluation, and only rank 0 logs and writes history and checkpoints.
 """
@@ -9,9 +12,9 @@ evaluation, and only rank 0 logs and writes history and checkpoints.
 from __future__ import annotations
 
 import json
-import os
 import signal
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -23,18 +26,13 @@ from transferlab.engine import distributed as dist
 from transferlab.engine.checkpoint import load_checkpoint, save_checkpoint
 from transferlab.engine.device import maybe_compile
 from transferlab.engine.features import extract_features
-from transferlab.engine.freezing import freeze_stages, set_train_mode
-from transferlab.engine.loop import (
-    StepContext,
-    epoch_batches,
-    evaluate,
-    lr_schedule,
-    train_one_epoch,
-)
-from transferlab.engine.param_groups import build_param_groups, describe
+from transferlab.engine.freezing import FreezeState, freeze_stages, set_train_mode
+from transferlab.engine.loop import StepContext, epoch_batches, evaluate, train_one_epoch
+from transferlab.engine.optim import build_optimizer, phase_schedule
+from transferlab.engine.param_groups import describe
 from transferlab.engine.probe import fit_linear_probe
 from transferlab.engine.strategies import Phase, Recipe
-from transferlab.errors import Interrupted, TrainingError
+from transferlab.errors import CheckpointError, Interrupted, TrainingError
 from transferlab.model import TransferModel, load_strict
 from transferlab.model.heads import set_linear
 from transferlab.results.metrics import rank_score
@@ -50,16 +48,23 @@ class Progress:
     best_metric: float | None = None
     bad_epochs: int = 0
     train_seconds: float = 0.0
+    freeze: dict | None = None  # FreezeState of the current phase; None before its first step
 
     def to_dict(self) -> dict:
         return dict(self.__dict__)
+
+
+StepHook = Callable[[StepContext], None]
 
 
 class Trainer:
     def __init__(self, model: TransferModel, splits: DataSplits, recipe: Recipe,
                  phases: list[Phase], device: torch.device, seed: int,
                  checkpoint_dir: Path | None = None, log=print,
-                 history_path: Path | None = None, compile_mode: str = "auto") -> None:
+                 history_path: Path | None = None, compile_mode: str = "auto",
+                 step_hooks: Sequence[StepHook] = ()) -> None:
+        """`step_hooks` run after every optimizer step, before the interrupt check, with the
+        step's context (its `global_step` already counts the step): tests inject faults there."""
         self.model = model.to(device).to(memory_format=torch.channels_last)
         self.splits = splits
         self.recipe = recipe
@@ -79,9 +84,8 @@ class Trainer:
         self.best_state: dict[str, torch.Tensor] | None = None
         self._stop = False
         self._clock = time.perf_counter()
-        # Fault injection for the kill-and-resume test: a real SIGKILL after this global step.
-        kill_at = os.environ.get("TRANSFERLAB_FAULT_KILL_AT_STEP")
-        self._kill_at = int(kill_at) if kill_at else None
+        self.step_hooks: list[StepHook] = list(step_hooks)
+        self.freeze = FreezeState()
         self._opt_state: dict | None = None
         self.param_layout: list[dict] = []
 
@@ -96,6 +100,7 @@ class Trainer:
                 self.progress.phase += 1
                 self.progress.epoch = self.progress.batch = 0
                 self.progress.bad_epochs = 0
+                self.progress.freeze = None  # the next phase freezes its own way
                 self._opt_state = None
                 self._checkpoint(None)
         finally:
@@ -120,8 +125,20 @@ class Trainer:
         self.progress.train_seconds += now - self._clock
         self._clock = now
 
+    def _freeze(self, phase: Phase, frozen: int | str, bn: str):
+        """Freeze for `phase`; on resume, the checkpoint must have frozen the same way."""
+        report = freeze_stages(self.model, frozen, bn)
+        saved = self.progress.freeze
+        if saved is not None and FreezeState.from_dict(saved) != report.state:
+            raise CheckpointError(f"phase {phase.name}: the checkpoint froze {saved}, this run "
+                                  f"freezes {report.state.to_dict()}; resume with the same "
+                                  "backbone and settings")
+        self.freeze = report.state
+        self.progress.freeze = self.freeze.to_dict()
+        return report
+
     def _probe(self, phase: Phase) -> None:
-        freeze_stages(self.model, "all", "frozen")
+        self._freeze(phase, "all", "frozen")
         s = self.splits
         tx = extract_features(self.model.backbone, s.train, self.pre, self.device)
         vx = extract_features(self.model.backbone, s.val, self.pre, self.device) if s.val else None
@@ -133,35 +150,29 @@ class Trainer:
         self._end_epoch(phase, train_loss=None, extra={"probe": info})
 
     def _train(self, phase: Phase) -> None:
-        report = freeze_stages(self.model, phase.frozen, phase.bn)
+        report = self._freeze(phase, phase.frozen, phase.bn)
         if report.trainable_params == 0:
             raise TrainingError(f"phase {phase.name}: nothing is trainable")
         dist.check_global_batch(self.recipe.batch_size)
         self.log(f"[{phase.name}] trainable stages: {', '.join(report.trainable_stages) or '-'}"
                  f" + head; frozen: {', '.join(report.frozen_stages) or '-'}; BN {report.bn}")
-        groups = build_param_groups(self.model, phase.lr, phase.backbone_lr_mult,
-                                    self.recipe.weight_decay, phase.layer_decay)
-        self.param_layout = describe(groups)
-        optimizer = torch.optim.AdamW(groups, lr=phase.lr)
+        optimizer = build_optimizer(self.model, phase, self.recipe)
+        self.param_layout = describe(optimizer.param_groups)
         if self._opt_state is not None:
             optimizer.load_state_dict(self._opt_state)
         per_epoch = len(epoch_batches(len(self.splits.train), self.recipe.batch_size, 0))
         phase_start = self.progress.global_step - (self.progress.epoch * per_epoch
                                                    + self.progress.batch)
-        sched = lr_schedule(phase.epochs * per_epoch, self.recipe.warmup_frac,
-                            self.recipe.schedule)
-        lr_at = lambda step: sched(step - phase_start)  # noqa: E731
+        lr_at = phase_schedule(phase, self.recipe, per_epoch, start=phase_start)
         net = dist.wrap_ddp(self.model, self.device)  # the model itself in a single process
         net = maybe_compile(net, self.device, self.compile_mode)
         while self.progress.epoch < phase.epochs:
-            set_train_mode(self.model)
+            set_train_mode(self.model, self.freeze)
             ctx = StepContext(self.seed, self.progress.phase, self.progress.epoch,
                               self.progress.global_step)
             loss = train_one_epoch(
-                net, self.splits.train, self.pre, optimizer, lr_at, ctx,
-                self.recipe.batch_size, self.device, self.recipe.label_smoothing,
-                self.recipe.grad_clip, phase.augment, self.recipe.shift, self.recipe.flip,
-                start_batch=self.progress.batch,
+                net, self.splits.train, self.pre, optimizer, lr_at, ctx, phase, self.recipe,
+                self.device, start_batch=self.progress.batch,
                 on_step=lambda b, _loss, c=ctx: self._after_step(b, c, optimizer))
             self.progress.global_step = ctx.global_step
             dist.sync_buffers(self.model)
@@ -175,8 +186,8 @@ class Trainer:
                 break
 
     def _after_step(self, batch: int, ctx: StepContext, optimizer) -> None:
-        if self._kill_at is not None and ctx.global_step == self._kill_at:
-            os.kill(os.getpid(), signal.SIGKILL)
+        for hook in self.step_hooks:
+            hook(ctx)
         if dist.any_rank(self._stop):  # a signal may reach ranks at different steps
             self.progress.batch = batch
             self.progress.global_step = ctx.global_step
