@@ -206,7 +206,8 @@ def test_onnx_serving_does_not_import_training_code(onnx_export, tmp_path):
         "from transferlab.deploy.serving import ExportedPredictor\n"
         f"rows = ExportedPredictor.load({str(onnx_export.model_path)!r}).predict("
         f"{[str(p) for p in paths]!r})\n"
-        "light = ('transferlab.data', 'transferlab.data.imageio', 'transferlab.data.listing')\n"
+        "light = ('transferlab.data', 'transferlab.data.imageio', 'transferlab.data.listing',\n"
+        "         'transferlab.data.preprocess')\n"
         "heavy = ('transferlab.engine', 'transferlab.model', 'transferlab.data',\n"
         "         'transferlab.api')\n"
         "loaded = sorted(m for m in sys.modules if m.split('.')[0] in ('torch', 'timm')\n"
@@ -218,3 +219,22 @@ def test_onnx_serving_does_not_import_training_code(onnx_export, tmp_path):
     result = json.loads(out.stdout)
     assert result["loaded"] == []
     assert [("error" in r) for r in result["rows"]] == [False, False, True, True]
+
+
+def test_serving_preprocessing_shares_training_fields():
+    """One definition: serving's Preprocessing is training's Preprocess plus the stored size."""
+    from dataclasses import fields
+
+    from transferlab.backbones.weights import WeightsSpec
+    from transferlab.deploy.export import preprocessing_for
+    from transferlab.model import ModelInfo
+
+    assert issubclass(Preprocessing, Preprocess)
+    assert [f.name for f in fields(Preprocessing)] == [
+        *(f.name for f in fields(Preprocess)), "stored_size"]
+    spec = WeightsSpec("x", "y", input_size=(1, 40, 40), mean=(0.5,), std=(0.2,),
+                       interpolation="bicubic")
+    info = ModelInfo("x", spec, ["a"], image_size=48, extra={"decode_size": 28})
+    served = preprocessing_for(info)
+    trained = Preprocess.from_spec(spec, 48)
+    assert served.key() == trained.key() and served.stored_size == served.decode_size == 28

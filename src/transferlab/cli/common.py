@@ -55,7 +55,10 @@ def add_recipe_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--image-size", type=int, help=f"input resolution in pixels ({low} to {high})")
     g.add_argument("--epochs", type=int, help="epochs per training phase")
     g.add_argument("--batch-size", type=int)
-    g.add_argument("--lr", type=float, help="head learning rate; the backbone gets a tenth")
+    g.add_argument("--lr", type=float,
+                   help="head learning rate (default: the auto recipe's); the backbone trains "
+                        "at the same rate for images, at 0.05x for text encoders, at most 0.1x "
+                        "while gradual unfreezing thaws it")
     g.add_argument("--weight-decay", type=float)
     g.add_argument("--label-smoothing", type=float)
     g.add_argument("--bn", choices=["frozen", "train"], help="BatchNorm policy when fine-tuning "

@@ -1,38 +1,19 @@
 """Batch preprocessing in torch, on whatever device the batch lives on.
 
-uint8 (B, C, h, w) → float (B, 3, S, S), normalised with the WeightsSpec's mean/std. Training
+uint8 (B, C, h, w) → float (B, 3, S, S), normalised with the WeightsSpec's mean/std (the numbers
+live in `data.preprocess.Preprocess`, shared with exported serving). Training
 augmentation (random translation of ±`shift` pixels at source scale, horizontal flip) and the
 resize are one `grid_sample` call, so augmenting costs one pass over the batch on CPU or GPU.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import torch
 import torch.nn.functional as F
 
-from transferlab.backbones.weights import WeightsSpec
+from transferlab.data.preprocess import Preprocess
 
-
-@dataclass(frozen=True)
-class Preprocess:
-    """Everything that decides what the network sees; part of feature-cache keys."""
-
-    size: int
-    mean: tuple[float, ...]
-    std: tuple[float, ...]
-    in_chans: int = 3
-    interpolation: str = "bilinear"
-
-    @classmethod
-    def from_spec(cls, spec: WeightsSpec, size: int | None = None) -> Preprocess:
-        mode = spec.interpolation if spec.interpolation in ("bilinear", "bicubic") else "bilinear"
-        return cls(size or spec.input_size[-1], tuple(spec.mean), tuple(spec.std),
-                   spec.input_size[0], mode)
-
-    def key(self) -> str:
-        return f"{self.size}-{self.in_chans}-{self.interpolation}-{self.mean}-{self.std}"
+__all__ = ["Preprocess", "eval_batch", "train_batch"]
 
 
 def _match_channels(x: torch.Tensor, in_chans: int) -> torch.Tensor:

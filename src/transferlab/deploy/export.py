@@ -13,7 +13,7 @@ from __future__ import annotations
 import copy
 import json
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -21,7 +21,6 @@ import torch
 from PIL import Image
 
 from transferlab import __version__
-from transferlab.data.transforms import Preprocess
 from transferlab.deploy.serving import INSTALL_HINT, ExportedPredictor, Preprocessing
 from transferlab.errors import ConfigError, TransferlabError
 from transferlab.model import ModelInfo, TransferModel, load_model
@@ -56,9 +55,8 @@ class ExportResult:
 
 def preprocessing_for(info: ModelInfo) -> Preprocessing:
     """Serving-side description of the preprocessing the model was trained and evaluated with."""
-    p = Preprocess.from_spec(info.spec, info.image_size)
-    return Preprocessing(p.size, tuple(p.mean), tuple(p.std), p.in_chans, p.interpolation,
-                         info.decode_size)
+    pre = Preprocessing.from_spec(info.spec, info.image_size)
+    return replace(pre, stored_size=info.decode_size)
 
 
 def build_sidecar(info: ModelInfo, fmt: str, file_name: str,

@@ -13,7 +13,7 @@ import io
 import json
 from collections.abc import Iterable
 from pathlib import Path
-from typing import IO, TYPE_CHECKING
+from typing import TYPE_CHECKING
 
 from transferlab.deploy.rows import fill_rows
 from transferlab.deploy.serving import ExportedPredictor, InputItem, collect_inputs
@@ -23,14 +23,7 @@ if TYPE_CHECKING:
 
     from transferlab.model import TransferModel
 
-OUTPUT_FORMATS = ("text", "json", "csv")
 EXPORTED_SUFFIXES = (".onnx", ".pt", ".ts", ".torchscript")
-
-
-def expand_inputs(inputs: list[str]) -> list[Path]:
-    """Every readable input path (folders searched, CSV first columns read); errors dropped."""
-    return [item.path for item in collect_inputs(inputs)
-            if item.path is not None and item.error is None]
 
 
 def predict_files(model: TransferModel, inputs: list[str], top_k: int,
@@ -128,13 +121,10 @@ def _csv_text(rows: list[dict]) -> str:
     return buf.getvalue()
 
 
-def write_rows(rows: list[dict], fmt: str, stream: IO[str]) -> None:
-    stream.write(format_rows(rows, fmt))
-
-
 def count_errors(rows: Iterable[dict]) -> int:
+    """Rows that could not be predicted; `transferlab predict` exits non-zero when any."""
     return sum("error" in r for r in rows)
 
 
-__all__ = ["InputItem", "collect_inputs", "count_errors", "expand_inputs", "format_rows",
-           "predict_files", "predict_path", "write_rows"]
+__all__ = ["InputItem", "collect_inputs", "count_errors", "format_rows", "predict_files",
+           "predict_path"]

@@ -20,6 +20,7 @@ from PIL import Image
 
 from transferlab.data.imageio import decode_file, prepare_image
 from transferlab.data.listing import read_table, resolve_row, walk_images
+from transferlab.data.preprocess import Preprocess
 from transferlab.errors import CheckpointError, ConfigError, DataError
 
 # Same set as transferlab.data.files.IMAGE_SUFFIXES (a test keeps them equal); copied so that
@@ -39,15 +40,11 @@ INSTALL_HINT = "pip install 'transferlab[export]'"
 
 
 @dataclass(frozen=True)
-class Preprocessing:
-    """What the exported graph expects: the same numbers as `data.transforms.Preprocess`."""
+class Preprocessing(Preprocess):
+    """What the exported graph expects: training's `Preprocess` (the same fields, by
+    inheritance) plus the side the training images were stored at (ModelInfo.decode_size)."""
 
-    size: int
-    mean: tuple[float, ...]
-    std: tuple[float, ...]
-    in_chans: int = 3
-    interpolation: str = "bilinear"
-    stored_size: int | None = None  # side the training images were stored at (ModelInfo)
+    stored_size: int | None = None
 
     @property
     def decode_size(self) -> int:

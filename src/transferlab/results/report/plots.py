@@ -20,7 +20,6 @@ from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 DPI = 100
 GOOD, BAD, BASE, NEUTRAL = "#2f855a", "#c53030", "#718096", "#3182ce"
-PHASE_COLOURS = ("#edf2f7", "#fefcbf", "#e6fffa", "#faf5ff", "#fff5f5")
 
 plt.rcParams.update({"axes.spines.top": False, "axes.spines.right": False,
                      "axes.grid": True, "grid.alpha": 0.3, "font.size": 10,
