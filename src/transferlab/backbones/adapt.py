@@ -38,6 +38,8 @@ def adapt_conv_weight(weight: torch.Tensor, in_chans: int, mode: str = "sum") ->
 
 
 def first_conv(backbone: Backbone) -> tuple[nn.Module, str, nn.Conv2d]:
+    """(parent module, attribute name, conv) of the first Conv2d: the layer that sees the
+    input channels, found by module order so it works for any architecture."""
     for name, module in backbone.net.named_modules():
         if isinstance(module, nn.Conv2d):
             *path, leaf = name.split(".")

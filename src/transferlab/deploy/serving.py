@@ -311,6 +311,7 @@ class ExportedPredictor:
 
 
 def softmax(logits: np.ndarray) -> np.ndarray:
+    """Numerically stable softmax over the last axis (numpy: serving has no torch)."""
     z = logits - logits.max(axis=-1, keepdims=True)
     e = np.exp(z)
     return e / e.sum(axis=-1, keepdims=True)

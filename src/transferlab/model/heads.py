@@ -33,6 +33,7 @@ def final_linear(head: nn.Module) -> nn.Linear:
 
 @torch.no_grad()
 def set_linear(head: nn.Module, weight: torch.Tensor, bias: torch.Tensor) -> None:
+    """Copy a fitted linear classifier (e.g. the probe's) into the head's final Linear."""
     layer = final_linear(head)
     layer.weight.copy_(weight.to(layer.weight))
     layer.bias.copy_(bias.to(layer.bias))
