@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-import json
 import platform
 import time
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-import numpy as np
 import torch
 
 from transferlab.backbones.weights import WeightsSpec
-from transferlab.config import RunConfig, check_run_name, write_yaml
+from transferlab.config import RunConfig, check_run_name
 from transferlab.data import DataSplits, ImageSet, load_dataset, make_splits
 from transferlab.data.transforms import Preprocess
 from transferlab.engine import distributed as dist
@@ -26,6 +24,7 @@ from transferlab.engine.trainer import Trainer
 from transferlab.errors import DataError
 from transferlab.model import TransferModel, build_model
 from transferlab.results.overlap import save_training_hashes
+from transferlab.results.runfolder import MODEL, RunFolder
 
 DECODE_SIZE = 224  # folder/CSV images are never stored larger (the bundled backbones' input)
 
@@ -126,7 +125,7 @@ def run_strategy(cfg: RunConfig, strategy: str, splits: DataSplits, run_dir: Pat
     if dist.is_main():
         run_dir.mkdir(parents=True, exist_ok=True)
         if not resume:
-            (run_dir / "history.jsonl").unlink(missing_ok=True)
+            RunFolder(run_dir).start_history()
     device = dist.local_device(resolve_device(cfg.device))
     if cfg.deterministic:
         torch.use_deterministic_algorithms(True, warn_only=True)
@@ -148,7 +147,7 @@ def run_strategy(cfg: RunConfig, strategy: str, splits: DataSplits, run_dir: Pat
     log(f"[{strategy}] {model.spec.architecture} ({init}) at {size}, "
         f"{len(phases)} phase(s), batch {recipe.batch_size}")
     trainer = Trainer(model, splits, recipe, phases, device, cfg.seed, run_dir / "checkpoint",
-                      log=log, history_path=run_dir / "history.jsonl")
+                      log=log, history_path=RunFolder(run_dir).history_path)
     progress = trainer.run(resume=resume)
     logits = predict_logits(model, splits.test, trainer.pre, device, desc=f"test {strategy}",
                             sharded=True)
@@ -157,7 +156,7 @@ def run_strategy(cfg: RunConfig, strategy: str, splits: DataSplits, run_dir: Pat
     if dist.is_main():
         save_run(run_dir, model, cfg, strategy, recipe, phases, metrics, progress.history, wall,
                  trainer.param_layout, splits)
-        save_predictions(run_dir / "predictions.npz", logits, splits.test)
+        save_predictions(run_dir, logits, splits.test)
         if not cfg.keep_checkpoints:  # finished and saved: the final model is what remains
             prune_checkpoints(run_dir / "checkpoint")
     return StrategyResult(strategy, metrics, wall, progress.train_seconds, run_dir, recipe)
@@ -166,7 +165,7 @@ def run_strategy(cfg: RunConfig, strategy: str, splits: DataSplits, run_dir: Pat
 WRONG_GRID = 16
 
 
-def save_predictions(path: Path, logits: torch.Tensor, test: ImageSet) -> None:
+def save_predictions(run_dir: Path, logits: torch.Tensor, test: ImageSet) -> None:
     """Test-set predictions plus the most confidently wrong images, for reports and analysis."""
     arrays = {"y_true": test.labels.numpy()}
     if test.is_regression:
@@ -180,23 +179,20 @@ def save_predictions(path: Path, logits: torch.Tensor, test: ImageSet) -> None:
         arrays.update(wrong_index=worst.numpy())
         if hasattr(test, "images"):  # text sets have no pictures to show
             arrays["wrong_images"] = test.images[worst.to(test.images.device)].cpu().numpy()
-    np.savez_compressed(path, **arrays)
+    RunFolder(run_dir).write_predictions(arrays)
 
 
 def save_run(run_dir: Path, model: TransferModel, cfg: RunConfig, strategy: str, recipe: Recipe,
              phases: list, metrics: dict, history: list, wall: float, layout: list,
              splits: DataSplits) -> None:
-    model.save(run_dir / "model.safetensors")
-    resolved = {"config": {**cfg.to_dict(), "strategy": strategy}, "recipe": recipe.to_dict(),
-                "phases": [p.to_dict() for p in phases], "param_groups": layout,
-                "preprocess": Preprocess.from_spec(model.spec, recipe.image_size).__dict__,
-                "weights": model.spec.to_dict() | {"labels": f"{len(model.spec.labels)} labels"}}
-    write_yaml(run_dir / "config.yaml", json.loads(json.dumps(resolved)))
-    (run_dir / "metrics.json").write_text(json.dumps(
-        {"strategy": strategy, "test": metrics, "wall_seconds": wall,
-         "environment": environment()}, indent=2))
-    with open(run_dir / "history.jsonl", "w") as f:
-        for row in history:
-            f.write(json.dumps(row) + "\n")
-    (run_dir / "data.json").write_text(json.dumps(splits.summary(), indent=2))
+    folder = RunFolder(run_dir)
+    model.save(folder.file(MODEL))
+    folder.write_config(
+        {**cfg.to_dict(), "strategy": strategy}, recipe=recipe.to_dict(),
+        phases=[p.to_dict() for p in phases], param_groups=layout,
+        preprocess=Preprocess.from_spec(model.spec, recipe.image_size).__dict__,
+        weights=model.spec.to_dict() | {"labels": f"{len(model.spec.labels)} labels"})
+    folder.write_metrics(strategy, metrics, wall, environment())
+    folder.write_history(history)
+    folder.write_data(splits.summary())
     save_training_hashes(run_dir, splits)  # lets `evaluate` warn about train/test overlap

@@ -36,6 +36,7 @@ from transferlab.errors import CheckpointError, Interrupted, TrainingError
 from transferlab.model import TransferModel, load_strict
 from transferlab.model.heads import set_linear
 from transferlab.results.metrics import rank_score
+from transferlab.results.runfolder import append_history, write_history
 
 
 @dataclass
@@ -211,8 +212,7 @@ class Trainer:
         row["seconds"] = round(self.progress.train_seconds, 2)
         self.progress.history.append(row)
         if self.history_path is not None and dist.is_main():
-            with open(self.history_path, "a") as f:
-                f.write(json.dumps(row) + "\n")
+            append_history(self.history_path, row)
         self.log(json.dumps(_short(row)))
         patience = self.recipe.patience
         return bool(patience and self.progress.bad_epochs >= patience)
@@ -252,8 +252,7 @@ class Trainer:
         self.best_state = best
         # the history file restarts from what the checkpoint knew
         if self.history_path is not None and dist.is_main():
-            self.history_path.write_text("".join(json.dumps(r) + "\n"
-                                                 for r in self.progress.history))
+            write_history(self.history_path, self.progress.history)
         self.log(f"resuming at phase {self.progress.phase}, epoch {self.progress.epoch + 1}, "
                  f"batch {self.progress.batch}")
 
