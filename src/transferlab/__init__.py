@@ -1,9 +1,16 @@
 """transferlab: transfer learning you can measure.
 
 The public API, imported lazily so that `import transferlab` stays cheap (the ONNX serving path
-must not pull in torch training code):
+must not pull in torch training code). A session (docs/API.md):
 
-    from transferlab import RunConfig, compare, fit, load_dataset, build_model, load_model
+    from transferlab import fit, compare, evaluate, predict, export
+    run = fit("photos/", strategy="finetune", epochs=3)    # -> Run: .metrics, .model, .run_dir
+    print(run)                                             # the test metrics table
+    rows = predict(run, ["new.jpg"])                       # top-k classes per image
+    print(compare("photos/", strategies="linear-probe,finetune,scratch"))
+
+Settings are RunConfig fields; a bad one is a ConfigError naming it. The building blocks
+(RunConfig, load_dataset, build_model, load_model, export_model, rank_backbones) are here too.
 """
 
 from __future__ import annotations
@@ -14,9 +21,20 @@ from typing import Any
 __version__ = "0.1.0"
 
 _API = {
+    "fit": "transferlab.api.workflows",
+    "compare": "transferlab.api.workflows",
+    "rank": "transferlab.api.workflows",
+    "evaluate": "transferlab.api.saved",
+    "predict": "transferlab.api.saved",
+    "export": "transferlab.api.saved",
+    "report": "transferlab.api.saved",
+    "Run": "transferlab.api.objects",
+    "Comparison": "transferlab.api.objects",
+    "Ranking": "transferlab.api.objects",
     "RunConfig": "transferlab.config",
     "load_config": "transferlab.config",
-    "compare": "transferlab.api.compare",
+    "ConfigError": "transferlab.errors",
+    "TransferlabError": "transferlab.errors",
     "run_strategy": "transferlab.api.runner",
     "prepare_data": "transferlab.api.runner",
     "load_dataset": "transferlab.data",
@@ -24,7 +42,6 @@ _API = {
     "create_backbone": "transferlab.backbones",
     "build_model": "transferlab.model",
     "load_model": "transferlab.model",
-    "evaluate": "transferlab.engine.loop",
     "export_model": "transferlab.deploy.export",
     "rank_backbones": "transferlab.rank",
 }

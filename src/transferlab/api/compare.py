@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from transferlab.api.runner import StrategyResult, new_run_dir, prepare_data, run_strategy
@@ -22,6 +22,7 @@ class ComparisonReport:
     baseline: str | None
     warnings: list[str]
     run_dir: Path
+    results: list[StrategyResult] = field(default_factory=list, repr=False)  # full metrics
 
     def to_dict(self) -> dict:
         return {"rows": self.rows, "baseline": self.baseline, "warnings": self.warnings,
@@ -42,7 +43,7 @@ def build_report(results: list[StrategyResult], run_dir: Path) -> ComparisonRepo
             warnings.append(
                 f"negative transfer: {r['strategy']} is {-r['transfer_gain']:.4f} below scratch "
                 "on the test set; the pretrained weights hurt on this data")
-    return ComparisonReport(rows, "scratch" if base else None, warnings, run_dir)
+    return ComparisonReport(rows, "scratch" if base else None, warnings, run_dir, results)
 
 
 def compare(cfg: RunConfig, log=print) -> ComparisonReport:

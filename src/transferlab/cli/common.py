@@ -90,6 +90,16 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
     return load_config(getattr(args, "config", None), overrides)
 
 
+def given_settings(args: argparse.Namespace) -> dict:
+    """The settings the user gave (--config file, then flags), for `fit --resume` to check."""
+    from transferlab.config import read_config_file
+
+    given = read_config_file(args.config) if getattr(args, "config", None) else {}
+    given.update({f.name: getattr(args, f.name) for f in fields(RunConfig)
+                  if getattr(args, f.name, None) is not None})
+    return given
+
+
 def strategy_list(text: str) -> list[str]:
     """Split only: the names are checked with the rest of the config, in one line."""
     return [s.strip() for s in text.split(",") if s.strip()]

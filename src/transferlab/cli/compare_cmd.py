@@ -32,11 +32,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from transferlab.api.compare import compare, format_table
+    from transferlab.api.workflows import compare_config
 
-    report = compare(config_from_args(args))
+    report = compare_config(config_from_args(args), log=print)
     print()
-    print(format_table(report))
+    print(report.table())
     for w in report.warnings:
         print(f"WARNING: {w}")
     size = folder_size(report.run_dir)

@@ -26,10 +26,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from transferlab.deploy.export import export_model
+    from transferlab.api.saved import export
 
-    result = export_model(args.run_dir, args.format, args.out, images=args.image,
-                          tolerance=args.tolerance, name=args.name)
+    result = export(args.run_dir, args.format, out=args.out, images=args.image,
+                    tolerance=args.tolerance, name=args.name)
     for path in result.files:
         print(f"wrote {path}")
     print(f"parity: max abs diff {result.max_abs_diff:.3g} on the logits of {result.n_inputs} "

@@ -27,12 +27,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from transferlab.deploy.predict import count_errors, format_rows, predict_path
-    from transferlab.errors import ConfigError
+    from transferlab.api.saved import predict
+    from transferlab.deploy.predict import count_errors, format_rows
 
-    if args.top_k < 1 or args.batch_size < 1:
-        raise ConfigError("--top-k and --batch-size must be at least 1")
-    rows = predict_path(args.model, args.inputs, args.top_k, args.device, args.batch_size)
+    rows = predict(args.model, args.inputs, top_k=args.top_k, device=args.device,
+                   batch_size=args.batch_size)
     text = format_rows(rows, args.format)
     if args.output:
         out = Path(args.output)

@@ -44,21 +44,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from transferlab.api.runner import new_run_dir, prepare_data
-    from transferlab.config import write_yaml
-    from transferlab.rank import DEFAULT_ESTIMATORS, rank_backbones
+    from transferlab.api.workflows import rank_config
 
-    cfg = config_from_args(args)
-    estimators = args.estimators or list(DEFAULT_ESTIMATORS)
-    run_dir = new_run_dir(cfg, "rank")
-    write_yaml(run_dir / "config.yaml", {"config": cfg.to_dict(), "backbones": args.backbones,
-                                         "estimators": estimators, "sort_by": args.sort_by})
-    print(f"run folder: {run_dir}")
-    splits = prepare_data(cfg)
-    report = rank_backbones(splits, args.backbones, cfg.device, cfg.image_size,
-                            estimators=estimators, sort_by=args.sort_by, seed=cfg.seed,
-                            log=print)
-    path = report.save(run_dir / "ranking.json")
-    print(report.table())
-    print(f"best: {report.winner()} ({report.total_seconds:.1f}s in all); ranking: {path}")
+    ranking = rank_config(config_from_args(args), args.backbones, args.estimators,
+                          args.sort_by, log=print)
+    print(ranking.table())
+    print(f"best: {ranking.winner} ({ranking.report.total_seconds:.1f}s in all); "
+          f"ranking: {ranking.path}")
     return 0

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
 HELP = "write RUN_DIR/report.html (plots, comparison table, config, data, environment)"
 
@@ -24,15 +23,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from transferlab.results.report import accuracy_vs_labels_plot, write_report
+    from transferlab.api.saved import report
 
-    dirs = [Path(d) for d in args.run_dirs]
-    for d in dirs:
-        print(f"report: {write_report(d)}")
-        if args.tensorboard:
-            from transferlab.results.report.tensorboard import write_tensorboard
-
-            print(f"tensorboard: tensorboard --logdir {write_tensorboard(d)}")
-    if args.curve:
-        print(f"accuracy vs labels per class: {accuracy_vs_labels_plot(dirs, Path(args.curve))}")
+    report(args.run_dirs, curve=args.curve, tensorboard=args.tensorboard, log=print)
     return 0
