@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 
 import transferlab
+from tests.conftest import write_folder
 from transferlab import Comparison, ConfigError, Run, compare, evaluate, fit, predict
 from transferlab.config import SettingError
-from tests.conftest import write_folder
 
 TINY = {"image_size": 32, "epochs": 1, "batch_size": 8, "device": "cpu", "per_class": 0}
 
