@@ -103,3 +103,18 @@ def test_compare_rows_runs_and_table_match_the_cli(tiny):
     saved = json.loads((result.run_dir / "comparison.json").read_text())
     assert saved["rows"] == json.loads(json.dumps(result.rows))
     assert result.best.strategy in result.runs
+
+
+def test_resume_of_a_finished_run_says_there_is_nothing_to_resume(run):
+    from transferlab.errors import CheckpointError
+
+    with pytest.raises(CheckpointError, match="nothing to resume"):
+        fit(resume=run.run_dir, log=None)
+
+
+def test_report_redraws_the_run_folders_page(run):
+    from transferlab import report
+
+    page = report(run)
+    assert page == run.run_dir / "report.html" and page.stat().st_size > 0
+    assert report([run.run_dir]) == [page]

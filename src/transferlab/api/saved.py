@@ -10,7 +10,7 @@ import json
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from transferlab.api.objects import Comparison, Run
 from transferlab.errors import ConfigError, DataError
@@ -19,7 +19,8 @@ if TYPE_CHECKING:
     from transferlab.deploy.export import ExportResult
     from transferlab.model import TransferModel
 
-ModelLike = Any  # Run | Comparison | str | Path | TransferModel
+    # what every call here accepts as "the model" (annotations only: never evaluated)
+    ModelLike = Run | Comparison | str | Path | TransferModel
 
 
 def _where(model: ModelLike) -> str | Path | None:
