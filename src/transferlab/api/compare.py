@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from transferlab.api.runner import StrategyResult, new_run_dir, prepare_data, run_strategy
-from transferlab.config import RunConfig, write_yaml
+from transferlab.config import RunConfig
 from transferlab.engine.strategies import STRATEGIES
 from transferlab.results.metrics import rank_score
 from transferlab.results.report import write_report_safely
+from transferlab.results.runfolder import RunFolder
 
 NEGATIVE_TRANSFER_MARGIN = 0.0
 
@@ -55,11 +55,12 @@ def compare(cfg: RunConfig, log=print) -> ComparisonReport:
     run_dir = new_run_dir(cfg, "compare")
     log(f"run folder: {run_dir}")
     splits = prepare_data(cfg, log)
-    write_yaml(run_dir / "config.yaml", cfg.to_dict())
-    (run_dir / "data.json").write_text(json.dumps(splits.summary(), indent=2))
+    folder = RunFolder(run_dir)
+    folder.write_config(cfg.to_dict())
+    folder.write_data(splits.summary())
     results = [run_strategy(cfg, s, splits, run_dir / s, log) for s in cfg.strategies]
     report = build_report(results, run_dir)
-    (run_dir / "comparison.json").write_text(json.dumps(report.to_dict(), indent=2))
+    folder.write_comparison(report.to_dict())
     write_report_safely(run_dir, log)  # plots + report.html; a failure only warns
     return report
 

@@ -181,5 +181,5 @@ def rank_config(cfg: RunConfig, backbones: str | Sequence[str],
     splits = prepare_data(cfg, log)
     report = rank_backbones(splits, candidates, cfg.device, cfg.image_size, estimators=chosen,
                             sort_by=sort_by, seed=cfg.seed, log=log)
-    path = report.save(run_dir / "ranking.json")
+    path = RunFolder(run_dir).write_ranking(report.to_dict())
     return Ranking(report, run_dir, path)

@@ -28,7 +28,7 @@ from transferlab.engine.features import extract_features
 from transferlab.engine.recipe import auto_image_size
 from transferlab.errors import ConfigError, TransferlabError
 from transferlab.rank import estimators as est
-from transferlab.results.runfolder import RunFolder, write_json
+from transferlab.results.runfolder import RunFolder
 
 RANDOM_SUFFIX = "@random"
 DEFAULT_ESTIMATORS = ("logme", "leep", "knn", "linear")
@@ -51,7 +51,8 @@ class RankRow:
 
 @dataclass
 class RankingReport:
-    """Rows best first by `sort_by`; `to_dict()` is what ranking.json holds."""
+    """Rows best first by `sort_by`; `to_dict()` is what ranking.json holds
+    (RunFolder.write_ranking writes it)."""
 
     rows: list[RankRow]
     sort_by: str
@@ -72,10 +73,6 @@ class RankingReport:
                 "device": self.device, "total_seconds": round(self.total_seconds, 3),
                 "winner": self.rows[0].backbone if self.rows else None,
                 "rows": [asdict(r) for r in self.rows]}
-
-    def save(self, path: Path) -> Path:
-        """Write to `path` (a run folder's is RunFolder(run).file(RANKING))."""
-        return write_json(Path(path), self.to_dict())
 
     def table(self) -> str:
         """Fixed-width table: rank, backbone, each estimator's score (seconds), feature time."""
