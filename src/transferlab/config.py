@@ -249,6 +249,8 @@ def read_config_file(path: str | Path) -> dict:
     if not isinstance(loaded, dict):
         raise ConfigError(f"{p}: expected a mapping of `setting: value` lines, "
                           f"got a {type(loaded).__name__}")
+    if isinstance(loaded.get("config"), dict):  # a run's own config.yaml: repeat that run
+        return loaded["config"]
     return loaded
 
 

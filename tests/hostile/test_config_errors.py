@@ -163,3 +163,16 @@ def test_huge_image_size_flag(tmp_path):
     line = _refused(tmp_path, "compare", "--image-size", "100000", "--data", tmp_path)
     assert line == ("error: --image-size 100000: must be an integer from 16 to 1024; pass e.g. "
                     "--image-size 224 or leave the flag out")
+
+
+def test_a_runs_own_config_yaml_is_a_valid_config_file(tmp_path):
+    """`--config runs/x/config.yaml` repeats that run: its settings sit under `config:`."""
+    from transferlab.config import load_config
+    from transferlab.results.runfolder import RunFolder
+
+    saved = load_config(None, {"data": str(tmp_path), "epochs": 3, "lr": 0.01})
+    run = RunFolder(tmp_path / "run")
+    run.path.mkdir()
+    run.write_config(saved.to_dict(), recipe={"epochs": 3})
+    again = load_config(run.path / "config.yaml", {"seed": 7})
+    assert (again.epochs, again.lr, again.seed, again.data) == (3, 0.01, 7, str(tmp_path))
