@@ -29,8 +29,8 @@ class FakeModel:
     """Just enough of a TransferModel for `predict_files` to decode and preprocess files."""
 
     def __init__(self, size: int) -> None:
-        self.info = SimpleNamespace(extra={}, image_size=size, task="classification",
-                                    classes=["a", "b"])
+        self.info = SimpleNamespace(extra={}, image_size=size, decode_size=size,
+                                    task="classification", classes=["a", "b"])
         self.spec = WeightsSpec("fake", "test", input_size=(3, size, size))
 
     def to(self, device):
