@@ -35,7 +35,7 @@ from transferlab.engine.strategies import Phase, Recipe
 from transferlab.errors import CheckpointError, Interrupted, TrainingError
 from transferlab.model import TransferModel, load_strict
 from transferlab.model.heads import set_linear
-from transferlab.results.metrics import rank_score
+from transferlab.results.metrics import primary_metric, rank_score
 from transferlab.results.runfolder import append_history, write_history
 
 
@@ -272,7 +272,8 @@ class Trainer:
 
 def _short(row: dict) -> dict:
     out = {k: v for k, v in row.items() if k not in ("val", "probe")}
-    if "val" in row:
-        out["val_acc" if "accuracy" in row["val"] else "val_rmse"] = round(
-            row["val"].get("accuracy", row["val"].get("rmse", 0.0)), 4)
+    if "val" in row:  # a missing value is logged as None, never as a perfect 0.0 RMSE
+        m = primary_metric(row["val"])
+        out["val_acc" if m.name == "accuracy" else "val_rmse"] = (
+            None if m.value is None else round(m.value, 4))
     return out
