@@ -40,6 +40,7 @@ _API = {
     "load_dataset": "transferlab.data",
     "make_splits": "transferlab.data",
     "create_backbone": "transferlab.backbones",
+    "register_source": "transferlab.backbones",
     "build_model": "transferlab.model",
     "load_model": "transferlab.model",
     "export_model": "transferlab.deploy.export",

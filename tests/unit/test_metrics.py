@@ -97,3 +97,15 @@ def test_comparison_gain_of_a_row_without_metric_is_none():
     gains = {r["strategy"]: r["transfer_gain"] for r in report.rows}
     assert gains == {"scratch": None, "finetune": None, "linear_probe": pytest.approx(-0.5)}
     assert len(report.warnings) == 1 and "linear_probe" in report.warnings[0]
+
+
+def test_comparison_table_shows_a_missing_metric_as_a_dash():
+    from transferlab.api.compare import ComparisonReport, format_table
+
+    rows = [{"strategy": "finetune", "accuracy": None, "rmse": None, "macro_f1": None,
+             "wall_seconds": 1.0, "transfer_gain": None},
+            {"strategy": "scratch", "accuracy": None, "rmse": 0.5, "macro_f1": None,
+             "wall_seconds": 2.0, "transfer_gain": None}]
+    lines = format_table(ComparisonReport(rows, "scratch", [], None)).splitlines()
+    assert lines[1].split() == ["finetune", "-", "-", "1.0", "-"]
+    assert lines[2].split() == ["scratch", "0.5000", "-", "2.0", "baseline"]

@@ -71,10 +71,11 @@ def format_table(report: ComparisonReport) -> str:
     head = ("strategy", metric_name, "macro-F1", "wall s", "gain vs scratch")
     lines = [f"{head[0]:<14}{head[1]:>10}{head[2]:>10}{head[3]:>9}{head[4]:>17}"]
     for r in report.rows:
-        metric = r["rmse"] if regression else r["accuracy"]
+        value = r.get("rmse") if regression else r.get("accuracy")
+        metric = "-" if value is None else f"{value:.4f}"  # a broken run shows '-', no crash
         f1 = "-" if r.get("macro_f1") is None else f"{r['macro_f1']:.4f}"
         gain = "baseline" if r["strategy"] == report.baseline else (
             "-" if r["transfer_gain"] is None else f"{r['transfer_gain']:+.4f}")
-        lines.append(f"{r['strategy']:<14}{metric:>10.4f}{f1:>10}{r['wall_seconds']:>9.1f}"
+        lines.append(f"{r['strategy']:<14}{metric:>10}{f1:>10}{r['wall_seconds']:>9.1f}"
                      f"{gain:>17}")
     return "\n".join(lines)
