@@ -43,9 +43,9 @@ from scipy.stats import kendalltau
 from transferlab.api.runner import new_run_dir, prepare_data, run_strategy
 from transferlab.backbones.bundled import BUNDLED
 from transferlab.config import RunConfig
-from transferlab.rank import DEFAULT_ESTIMATORS, RankingReport, rank_backbones
-from transferlab.rank.ranking import parse_candidate
 from transferlab.results.runfolder import METRICS, MODEL, RunFolder
+from transferlab.selection import DEFAULT_ESTIMATORS, RankingReport, rank_backbones
+from transferlab.selection.ranking import parse_candidate
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

@@ -44,7 +44,7 @@ from transferlab.engine.loop import derived_seed, epoch_batches, train_step
 from transferlab.engine.optim import apply_lr, build_optimizer, phase_schedule
 from transferlab.engine.recipe import auto_recipe
 from transferlab.engine.strategies import Recipe, phases_for
-from transferlab.rank.ranking import build_candidate
+from transferlab.selection.ranking import build_candidate
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

@@ -44,7 +44,7 @@ _API = {
     "build_model": "transferlab.model",
     "load_model": "transferlab.model",
     "export_model": "transferlab.deploy.export",
-    "rank_backbones": "transferlab.rank",
+    "rank_backbones": "transferlab.selection",
 }
 
 __all__ = ["__version__", *_API]

@@ -118,3 +118,19 @@ def test_report_redraws_the_run_folders_page(run):
     page = report(run)
     assert page == run.run_dir / "report.html" and page.stat().st_size > 0
     assert report([run.run_dir]) == [page]
+
+
+def test_api_names_are_not_shadowed_by_subpackages():
+    """`import transferlab.X` binds X on the package: no subpackage may share an API name
+    (a `transferlab.rank` package once turned `from transferlab import rank` into a module)."""
+    import importlib
+    import pkgutil
+
+    import transferlab
+
+    for info in pkgutil.walk_packages(transferlab.__path__, "transferlab."):
+        if not info.name.startswith("transferlab.cli") and "__main__" not in info.name:
+            importlib.import_module(info.name)
+    for name in ("fit", "compare", "rank", "evaluate", "predict", "export", "report"):
+        assert callable(getattr(transferlab, name)), name
+        assert not isinstance(getattr(transferlab, name), type(transferlab)), name

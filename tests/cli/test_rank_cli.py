@@ -69,7 +69,7 @@ def test_fit_auto_ranks_candidates_and_picks_the_pretrained_one(stripes, tmp_pat
     from transferlab.api.runner import prepare_data
     from transferlab.cli import build_parser
     from transferlab.config import RunConfig
-    from transferlab.rank import choose_backbone
+    from transferlab.selection import choose_backbone
 
     args = build_parser().parse_args(["fit", "--backbone", "auto", "--candidates", CANDIDATES])
     assert args.candidates == CANDIDATES

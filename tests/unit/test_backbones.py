@@ -107,7 +107,7 @@ def test_transferlab_model_as_backbone_keeps_its_trained_head_as_source_head(tmp
     """A model trained with transferlab has a source task (its classes): LEEP scores it by
     that head, so the head must come back exactly, not as a random classifier."""
     from transferlab.model import build_model
-    from transferlab.rank.ranking import has_source_head
+    from transferlab.selection.ranking import has_source_head
 
     torch.manual_seed(0)
     model = build_model("efficientnet_lite0", ["a", "b", "c"], pretrained=False, head=head,
@@ -122,7 +122,7 @@ def test_transferlab_model_as_backbone_keeps_its_trained_head_as_source_head(tmp
 def test_plain_state_dict_has_no_source_head(tmp_path):
     from safetensors.torch import save_file
 
-    from transferlab.rank.ranking import has_source_head
+    from transferlab.selection.ranking import has_source_head
 
     src = create_backbone("efficientnet_lite0", pretrained=False)
     path = tmp_path / "weights.safetensors"

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from transferlab.errors import DataError
-from transferlab.rank.estimators import (
+from transferlab.selection.estimators import (
     knn_accuracy,
     leep,
     linear_probe_accuracy,

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from transferlab.rank import RankingReport
-from transferlab.rank.ranking import RankRow
+from transferlab.selection import RankingReport
+from transferlab.selection.ranking import RankRow
 
 BENCH = Path(__file__).resolve().parents[2] / "bench" / "rank_bench.py"
 

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from transferlab.errors import ConfigError
-from transferlab.rank.ranking import RankingReport, RankRow, parse_candidate
+from transferlab.selection.ranking import RankingReport, RankRow, parse_candidate
 
 
 def row(name: str, logme: float | None, leep: float | None = None) -> RankRow:

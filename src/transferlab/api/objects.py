@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     from transferlab.api.compare import ComparisonReport
     from transferlab.api.runner import StrategyResult
     from transferlab.model import TransferModel
-    from transferlab.rank.ranking import RankingReport
+    from transferlab.selection.ranking import RankingReport
 
 
 @dataclass

@@ -111,7 +111,7 @@ def _fit(cfg: RunConfig | None, resume: str | Path | None, given: dict,
     say(f"run folder: {run_dir}")
     splits = prepare_data(cfg, log=say)
     if cfg.backbone == "auto":
-        from transferlab.rank import choose_backbone
+        from transferlab.selection import choose_backbone
 
         cfg.backbone = dist.main_then_broadcast(
             lambda: choose_backbone(cfg, splits, candidates, run_dir, log=say))
@@ -162,8 +162,8 @@ def rank_config(cfg: RunConfig, backbones: str | Sequence[str],
                 log: Log | None = print) -> Ranking:
     """`rank` for a built config (the CLI's `--image-size` etc. are config fields)."""
     from transferlab.api.runner import new_run_dir, prepare_data
-    from transferlab.rank import DEFAULT_ESTIMATORS, rank_backbones
-    from transferlab.rank.estimators import ESTIMATORS
+    from transferlab.selection import DEFAULT_ESTIMATORS, rank_backbones
+    from transferlab.selection.estimators import ESTIMATORS
 
     log = log or _quiet
     candidates = names(backbones)

@@ -14,7 +14,7 @@ def name_list(text: str) -> list[str]:
 
 
 def estimator_list(text: str) -> list[str]:
-    from transferlab.rank.estimators import ESTIMATORS
+    from transferlab.selection.estimators import ESTIMATORS
 
     items = name_list(text)
     bad = [s for s in items if s not in ESTIMATORS]

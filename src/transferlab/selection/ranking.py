@@ -27,8 +27,8 @@ from transferlab.engine.device import resolve_device
 from transferlab.engine.features import extract_features
 from transferlab.engine.recipe import auto_image_size
 from transferlab.errors import ConfigError, TransferlabError
-from transferlab.rank import estimators as est
 from transferlab.results.runfolder import RunFolder
+from transferlab.selection import estimators as est
 
 RANDOM_SUFFIX = "@random"
 DEFAULT_ESTIMATORS = ("logme", "leep", "knn", "linear")

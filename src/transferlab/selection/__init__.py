@@ -5,7 +5,7 @@ scores each candidate from one pass of frozen features (LogME, LEEP, k-NN and li
 cross-validated accuracy) so the user fine-tunes only the most promising one.
 """
 
-from transferlab.rank.estimators import (
+from transferlab.selection.estimators import (
     Evidence,
     knn_accuracy,
     leep,
@@ -13,7 +13,7 @@ from transferlab.rank.estimators import (
     logme,
     logme_evidence,
 )
-from transferlab.rank.ranking import (
+from transferlab.selection.ranking import (
     DEFAULT_ESTIMATORS,
     RankingReport,
     RankRow,
