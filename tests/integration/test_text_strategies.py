@@ -7,7 +7,6 @@ mechanics run on a tiny random BERT given as hf:PATH, which keeps the suite fast
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -36,25 +35,6 @@ def text_splits():
     splits = make_splits(data, None, per_class=8, val_fraction=0.0, seed=0)
     splits.test = splits.test.subset(torch.arange(40))
     return splits
-
-
-@pytest.fixture(scope="module")
-def tiny_bert(tmp_path_factory) -> str:
-    """hf:PATH to a 2-layer, 32-wide BERT with MiniLM's tokenizer: the engine's mechanics at a
-    fraction of MiniLM's cost (its weights are random, so it says nothing about transfer)."""
-    from transformers import BertConfig, BertModel
-
-    from transferlab.backbones.hf_source import TEXT_BUNDLED
-
-    folder = tmp_path_factory.mktemp("tiny-bert")
-    torch.manual_seed(0)
-    BertModel(BertConfig(hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-                         intermediate_size=64, max_position_embeddings=64)).save_pretrained(folder)
-    minilm = TEXT_BUNDLED["minilm"].folder()
-    for name in ("tokenizer.json", "tokenizer_config.json", "vocab.txt",
-                 "special_tokens_map.json"):
-        shutil.copy(minilm / name, folder / name)
-    return f"hf:{folder}"
 
 
 def _cfg(tmp_path: Path, **kw) -> RunConfig:

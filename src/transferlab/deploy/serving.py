@@ -21,6 +21,7 @@ from PIL import Image
 from transferlab.data.imageio import decode_file, prepare_image
 from transferlab.data.listing import read_table, resolve_row, walk_images
 from transferlab.data.preprocess import Preprocess
+from transferlab.deploy.rows import decoded_inputs
 from transferlab.errors import CheckpointError, ConfigError, DataError
 
 # Same set as transferlab.data.files.IMAGE_SUFFIXES (a test keeps them equal); copied so that
@@ -37,6 +38,7 @@ RESIZE_RULE = ("decode to RGB by transferlab.data.imageio's rule (EXIF orientati
                "in_chans == 1; subtract mean and divide by std per channel; layout NCHW float32")
 CSV_HEADER_NAMES = ("path", "file", "filename", "image")
 INSTALL_HINT = "pip install 'transferlab[export]'"
+DECODE_ERRORS = (OSError, ValueError, Image.DecompressionBombError)  # a bad file: an error row
 
 
 @dataclass(frozen=True)
@@ -281,15 +283,9 @@ class ExportedPredictor:
         """Rows like `transferlab.deploy.predict.predict_files`: bad files become `error` rows."""
         rows: list[dict] = []
         pending: list[tuple[int, np.ndarray]] = []
-        for item in collect_inputs(inputs):
-            rows.append({"path": item.name})
-            if item.error is not None or item.path is None:
-                rows[-1]["error"] = item.error or "no path"
-                continue
-            try:
-                pending.append((len(rows) - 1, self.preprocessing.load(item.path)))
-            except (OSError, ValueError, Image.DecompressionBombError) as exc:
-                rows[-1]["error"] = str(exc) or type(exc).__name__
+        for decoded in decoded_inputs(collect_inputs(inputs), self.preprocessing.load, rows,
+                                      lambda exc: str(exc) or type(exc).__name__, DECODE_ERRORS):
+            pending.append(decoded)
             if len(pending) >= batch_size:
                 self._fill(rows, pending, top_k)
                 pending = []
