@@ -17,10 +17,14 @@ its stat signature, so a second run reads no image file at all (see `scan_files`
 in order: editing, adding or reordering files, or another size, is another entry. An entry is
 written under `<key>.tmp-<host>-<pid>-<random>/` and renamed into place only when complete, so a
 decode killed half-way is never read as complete (its leftover is removed by the next writer).
+Two processes decoding one key at once (torchrun ranks, parallel runs) both finish; the first
+rename wins and the other uses that entry and drops its own.
 """
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import hashlib
 import io
 import json
@@ -234,7 +238,10 @@ def entries_dir() -> Path:
 
 def open_entry(key: str) -> CacheEntry | None:
     """The complete entry for `key`, or None (missing, foreign version, wrong length)."""
-    path = entries_dir() / key
+    return _read_entry(entries_dir() / key, key)
+
+
+def _read_entry(path: Path, key: str) -> CacheEntry | None:
     try:
         meta = json.loads((path / "meta.json").read_text())
         entry = CacheEntry(path, key, int(meta["size"]), [int(r) for r in meta["rows"]],
@@ -296,29 +303,56 @@ def build_entry(key: str, paths: Sequence[Path], infos: Sequence[FileInfo], size
 
 
 def _remove_abandoned(key: str) -> None:
-    """Delete half-written entries for `key` whose writing process (on this host) is gone."""
-    for tmp in entries_dir().glob(f"{key}.tmp-{_HOST}-*"):
-        try:
-            os.kill(int(tmp.name.removeprefix(f"{key}.tmp-{_HOST}-").split("-")[0]), 0)
-        except ProcessLookupError:
-            shutil.rmtree(tmp, ignore_errors=True)
-        except (ValueError, IndexError, PermissionError):  # not ours to judge
-            continue
+    """Delete half-written (tmp) or set-aside (stale) folders for `key` whose writing process
+    (on this host) is gone."""
+    for kind in ("tmp", "stale"):
+        prefix = f"{key}.{kind}-{_HOST}-"
+        for tmp in entries_dir().glob(f"{prefix}*"):
+            try:
+                os.kill(int(tmp.name.removeprefix(prefix).split("-")[0]), 0)
+            except ProcessLookupError:
+                shutil.rmtree(tmp, ignore_errors=True)
+            except (ValueError, IndexError, PermissionError):  # not ours to judge
+                continue
 
 
 def _publish(tmp: Path, final: Path, key: str) -> CacheEntry:
-    """Rename the finished entry into place; a complete one written meanwhile wins."""
-    existing = open_entry(key)
-    if existing is None:
-        shutil.rmtree(final, ignore_errors=True)  # a damaged entry under the final name
+    """Rename the finished entry into place; a complete one published meanwhile wins.
+
+    The rename comes first: it succeeds only while nothing sits under the final name, so a
+    writer never deletes what another has just published (checking first, then deleting, would
+    race with that writer's rename). A damaged entry is moved aside under a unique name before
+    it is deleted, so only the writer that moved it deletes it.
+    """
+    for _ in range(3):
         try:
             os.rename(tmp, final)
-        except OSError:  # another process published the same key first
-            pass
-    entry = open_entry(key)
-    if entry is None:
-        raise OSError(f"decode cache entry {final} could not be written")
-    return entry
+        except OSError as exc:
+            if exc.errno not in (errno.ENOTEMPTY, errno.EEXIST):
+                raise
+        entry = open_entry(key)
+        if entry is not None:
+            return entry  # ours, or an equal one another process published first
+        _set_aside(final, key)
+    raise OSError(f"decode cache entry {final} could not be written")
+
+
+def _set_aside(final: Path, key: str) -> None:
+    """Move a damaged entry out of the final name, then delete it (gone already is fine).
+
+    What was moved may be a complete entry another writer published after we looked: it is
+    put back, not deleted.
+    """
+    stale = final.with_name(f"{final.name}.stale-{_HOST}-{os.getpid()}-{uuid.uuid4().hex[:8]}")
+    try:
+        os.rename(final, stale)
+    except FileNotFoundError:
+        return
+    if _read_entry(stale, key) is not None:
+        with contextlib.suppress(OSError):
+            os.rename(stale, final)
+            return
+    shutil.rmtree(stale, ignore_errors=True)
 
 
 def cached_decode(paths: Sequence[Path], infos: Sequence[FileInfo], size: int, decode: Decoder,

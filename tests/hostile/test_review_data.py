@@ -1,0 +1,89 @@
+"""Review findings on the data side: cache races and write failures, CSV and folder edge cases,
+distributed decoding order and training-hash reuse.
+
+Each test points TRANSFERLAB_CACHE at its own folder, so no test's cache satisfies another's.
+"""
+
+from __future__ import annotations
+
+import shutil
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import transferlab.data.cache as cache
+from transferlab.data.cache import FileInfo, build_entry, open_entry
+
+
+@pytest.fixture(autouse=True)
+def own_cache(tmp_path, monkeypatch) -> Path:
+    root = tmp_path / "cache"
+    monkeypatch.setenv("TRANSFERLAB_CACHE", str(root))
+    return root
+
+
+def _decode(path: Path, size: int) -> np.ndarray:
+    return np.full((size, size, 3), int(path.name), dtype=np.uint8)
+
+
+# -- 1: two writers publishing one key ----------------------------------------------------------
+def test_two_writers_of_one_key_both_get_a_readable_entry(monkeypatch):
+    """The writer that loses the rename uses the winner's entry and never deletes it.
+
+    open_entry and rmtree are slowed down (a large entry takes a while to delete) and the
+    writers start 60 ms apart, so that a check-then-delete publisher (the old one) deletes the
+    entry another writer has just renamed into place before that writer reads it back.
+    """
+    real_open, real_rmtree = cache.open_entry, shutil.rmtree
+
+    def slow_rmtree(path, *args, **kw):
+        real_rmtree(path, *args, **kw)
+        time.sleep(0.05)
+
+    def slow_open(key):
+        time.sleep(0.025)
+        entry = real_open(key)
+        time.sleep(0.025)
+        return entry
+
+    monkeypatch.setattr(cache, "open_entry", slow_open)
+    monkeypatch.setattr(shutil, "rmtree", slow_rmtree)
+    paths = [Path(str(i)) for i in range(4)]
+    infos = [FileInfo(f"d{i}", 8, 8, "RGB") for i in range(4)]
+    key = cache.content_key(infos, 8)
+    start = threading.Barrier(4)
+    results, errors = [], []
+
+    def writer(i: int) -> None:
+        start.wait()
+        time.sleep(0.06 * i)
+        try:
+            results.append(build_entry(key, paths, infos, 8, _decode))
+        except Exception as exc:  # noqa: BLE001 - collected and asserted below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=writer, args=(i,)) for i in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == [] and len(results) == 4
+    for entry in results:
+        pixels = np.fromfile(entry.data_file, dtype=np.uint8).reshape(entry.shape)
+        assert [int(p[0, 0, 0]) for p in pixels] == [0, 1, 2, 3]
+    assert sorted(p.name for p in cache.entries_dir().iterdir()) == [key]  # no leftovers
+
+
+def test_a_damaged_entry_is_replaced_by_the_next_writer():
+    paths = [Path("7")]
+    infos = [FileInfo("d7", 8, 8, "RGB")]
+    key = cache.content_key(infos, 8)
+    damaged = cache.entries_dir() / key
+    damaged.mkdir(parents=True)
+    (damaged / "meta.json").write_text("{not json")
+    entry = build_entry(key, paths, infos, 8, _decode)
+    assert open_entry(key) == entry and entry.shape == (1, 3, 8, 8)
+    assert sorted(p.name for p in cache.entries_dir().iterdir()) == [key]
