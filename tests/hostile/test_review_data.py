@@ -15,7 +15,10 @@ import numpy as np
 import pytest
 
 import transferlab.data.cache as cache
+from tests.conftest import write_folder
 from transferlab.data.cache import FileInfo, build_entry, open_entry
+from transferlab.data.files import load_folder
+from transferlab.errors import DataError
 
 
 @pytest.fixture(autouse=True)
@@ -87,3 +90,34 @@ def test_a_damaged_entry_is_replaced_by_the_next_writer():
     entry = build_entry(key, paths, infos, 8, _decode)
     assert open_entry(key) == entry and entry.shape == (1, 3, 8, 8)
     assert sorted(p.name for p in cache.entries_dir().iterdir()) == [key]
+
+
+# -- 3: a cache that cannot be written ----------------------------------------------------------
+def test_unwritable_cache_is_a_data_error_naming_the_folder_and_the_fix(tmp_path, monkeypatch):
+    blocker = tmp_path / "file"
+    blocker.write_text("a file, not a folder")
+    monkeypatch.setenv("TRANSFERLAB_CACHE", str(blocker / "sub"))
+    root = write_folder(tmp_path / "imgs", classes=2, per_class=2, size=16)
+    with pytest.warns(UserWarning, match="cannot save the scan record"):
+        with pytest.raises(DataError) as err:
+            load_folder(root, size=None)
+    msg = str(err.value)
+    assert "\n" not in msg
+    assert msg.startswith(f"decode cache {blocker / 'sub' / 'decoded'}: cannot write (")
+    assert msg.endswith("free space or set TRANSFERLAB_CACHE to a writable folder")
+    assert blocker.read_text() == "a file, not a folder"
+
+
+def test_cli_prints_the_unwritable_cache_error_and_exits_2(tmp_path, monkeypatch, capsys):
+    from transferlab.cli import main
+
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    monkeypatch.setenv("TRANSFERLAB_CACHE", str(blocker / "sub"))
+    root = write_folder(tmp_path / "imgs", classes=2, per_class=4, size=16)
+    with pytest.warns(UserWarning, match="cannot save the scan record"):
+        code = main(["fit", "--data", str(root), "--device", "cpu",
+                     "--out", str(tmp_path / "runs")])
+    err = [ln for ln in capsys.readouterr().err.splitlines() if ln.startswith("error: ")]
+    assert code == 2 and len(err) == 1
+    assert err[0].endswith("free space or set TRANSFERLAB_CACHE to a writable folder")

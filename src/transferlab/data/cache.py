@@ -34,6 +34,7 @@ import socket
 import statistics
 import time
 import uuid
+import warnings
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -46,6 +47,8 @@ from tqdm import tqdm
 
 from transferlab.data.diskimages import DiskImages
 from transferlab.data.imageio import UNREADABLE, header_size
+from transferlab.data.listing import DataWarning
+from transferlab.errors import DataError
 
 DECODE_VERSION = 1  # bump when the decode rule changes: older entries stop matching
 RAM_LIMIT_MB = 1024  # decoded sets up to this size load into RAM; larger ones stay file-backed
@@ -54,6 +57,7 @@ RACY_NS = 2_000_000_000  # files changed this close to a scan record are read ag
 CHUNK = 512  # files decoded per round of the thread pool (bounds memory while decoding)
 DECODE_ERRORS = (OSError, ValueError, EOFError, SyntaxError, Image.DecompressionBombError)
 Decoder = Callable[[Path, int], np.ndarray]
+WRITE_HINT = "free space or set TRANSFERLAB_CACHE to a writable folder"
 _HOST = "".join(c if c.isalnum() else "_" for c in socket.gethostname())[:40] or "host"
 
 
@@ -139,8 +143,14 @@ def scan_files(paths: Sequence[Path], desc: str = "scan") -> list[FileInfo]:
     for i, info in zip(todo, _scan_all([paths[i] for i in todo], desc)):
         infos[i] = info
     if todo:
-        _write_memo(memo_file, {str(p): [sig, list(_astuple(info))] for p, sig, info
-                                in zip(paths, sigs, infos) if sig is not None})
+        records = {str(p): [sig, list(_astuple(info))] for p, sig, info
+                   in zip(paths, sigs, infos) if sig is not None}
+        try:
+            _write_memo(memo_file, records)
+        except OSError as exc:  # only costs the next run a re-read: warn and go on
+            warnings.warn(f"{memo_file}: cannot save the scan record ({failure_reason(exc)}); "
+                          f"the next run reads every file again; {WRITE_HINT}", DataWarning,
+                          stacklevel=2)
     return infos
 
 
@@ -276,30 +286,42 @@ def _decoded(paths: Sequence[Path], todo: list[int], size: int, decode: Decoder,
 
 def build_entry(key: str, paths: Sequence[Path], infos: Sequence[FileInfo], size: int,
                 decode: Decoder, desc: str = "decode") -> CacheEntry:
-    """Decode every usable file once into a new entry; written aside, renamed when complete."""
+    """Decode every usable file once into a new entry; written aside, renamed when complete.
+
+    A cache that cannot be written (full disk, unwritable root) is a DataError naming the
+    folder and the fix; unreadable input files never get here (they are bad files).
+    """
     final = entries_dir() / key
-    _remove_abandoned(key)
     tmp = final.with_name(f"{key}.tmp-{_HOST}-{os.getpid()}-{uuid.uuid4().hex[:8]}")
-    tmp.mkdir(parents=True)
     try:
-        bad = [(i, info.error) for i, info in enumerate(infos) if info.error is not None]
-        todo = [i for i, info in enumerate(infos) if info.error is None]
-        rows: list[int] = []
-        with open(tmp / "images.u8", "wb") as f:
-            for i, out in _decoded(paths, todo, size, decode, desc):
-                if isinstance(out, str):
-                    bad.append((i, out))
-                    continue
-                f.write(np.ascontiguousarray(out.transpose(2, 0, 1)).tobytes())
-                rows.append(i)
-            f.flush()
-            os.fsync(f.fileno())
-        bad.sort()
-        meta = {"version": DECODE_VERSION, "key": key, "size": size, "rows": rows, "bad": bad}
-        (tmp / "meta.json").write_text(json.dumps(meta))
-        return _publish(tmp, final, key)
+        _remove_abandoned(key)
+        tmp.mkdir(parents=True)
+        return _write_entry(tmp, final, key, paths, infos, size, decode, desc)
+    except OSError as exc:
+        raise DataError(f"decode cache {entries_dir()}: cannot write ({failure_reason(exc)}); "
+                        f"{WRITE_HINT}") from exc
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _write_entry(tmp: Path, final: Path, key: str, paths: Sequence[Path],
+                 infos: Sequence[FileInfo], size: int, decode: Decoder, desc: str) -> CacheEntry:
+    bad = [(i, info.error) for i, info in enumerate(infos) if info.error is not None]
+    todo = [i for i, info in enumerate(infos) if info.error is None]
+    rows: list[int] = []
+    with open(tmp / "images.u8", "wb") as f:
+        for i, out in _decoded(paths, todo, size, decode, desc):
+            if isinstance(out, str):
+                bad.append((i, out))
+                continue
+            f.write(np.ascontiguousarray(out.transpose(2, 0, 1)).tobytes())
+            rows.append(i)
+        f.flush()
+        os.fsync(f.fileno())
+    bad.sort()
+    meta = {"version": DECODE_VERSION, "key": key, "size": size, "rows": rows, "bad": bad}
+    (tmp / "meta.json").write_text(json.dumps(meta))
+    return _publish(tmp, final, key)
 
 
 def _remove_abandoned(key: str) -> None:
