@@ -13,11 +13,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from PIL import Image
 
 import transferlab.data.cache as cache
 from tests.conftest import write_folder
 from transferlab.data.cache import FileInfo, build_entry, open_entry
-from transferlab.data.files import load_folder
+from transferlab.data.files import load_csv, load_folder
 from transferlab.errors import DataError
 
 
@@ -121,3 +122,32 @@ def test_cli_prints_the_unwritable_cache_error_and_exits_2(tmp_path, monkeypatch
     err = [ln for ln in capsys.readouterr().err.splitlines() if ln.startswith("error: ")]
     assert code == 2 and len(err) == 1
     assert err[0].endswith("free space or set TRANSFERLAB_CACHE to a writable folder")
+
+
+# -- 4, 5: CSV rows the csv module or the file system refuse; `..name` is a plain name ----------
+def _image_csv(root: Path, extra: str) -> Path:
+    root.mkdir(parents=True)
+    for i in range(6):
+        Image.fromarray(np.full((16, 16, 3), 30 * i, np.uint8)).save(root / f"{i}.png")
+    csv_file = root / "data.csv"
+    csv_file.write_text("path,label\n" + "".join(f"{i}.png,{'ab'[i % 2]}\n" for i in range(6))
+                        + extra)
+    return csv_file
+
+
+def test_csv_field_over_the_size_limit_is_a_data_error_with_path_and_line(tmp_path):
+    csv_file = _image_csv(tmp_path / "d", '"' + "x" * 200_000 + '.png",a\n')
+    with pytest.raises(DataError) as err:
+        load_csv(csv_file)
+    assert str(err.value) == (f"{csv_file}:8: not a readable CSV (field larger than field limit "
+                              "(131072)); fix that line (quote paths that contain the delimiter "
+                              "or quotes)")
+
+
+def test_csv_cell_with_a_nul_byte_is_a_bad_row_with_a_reason(tmp_path):
+    csv_file = _image_csv(tmp_path / "d", "a\x00b.png,a\n")
+    data = load_csv(csv_file)
+    assert len(data) == 6
+    assert [(b.path, b.reason) for b in data.skipped] == [
+        (f"{csv_file}:8 {csv_file.parent}/a\x00b.png",
+         "cannot resolve the path (embedded null byte)")]

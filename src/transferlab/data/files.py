@@ -220,7 +220,7 @@ def _read_rows(path: Path) -> list[tuple[int, list[str]]]:
         text = path.read_text(encoding="utf-8-sig")
     except UnicodeDecodeError as exc:
         raise DataError(f"{path}: not UTF-8 text ({exc}); save the CSV as UTF-8") from exc
-    _, rows = read_table(text)  # `,`, or `;`/tab when the rows only split on those
+    _, rows = read_table(text, path)  # `,`, or `;`/tab when the rows only split on those
     if rows and rows[0][1][:2] and rows[0][1][0].strip().lower() in ("path", "file", "filename",
                                                                        "image"):
         rows = rows[1:]

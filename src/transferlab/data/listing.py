@@ -20,6 +20,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+from transferlab.errors import DataError
+
 DELIMITERS = (",", ";", "\t")
 ALLOW_HINT = "move the file under it or pass --allow-outside-paths"
 
@@ -57,7 +59,7 @@ def _inside(target: Path, root: Path) -> bool:
 def _resolve(path: Path) -> tuple[Path | None, str | None]:
     try:
         return path.resolve(), None  # reads links, opens nothing
-    except (OSError, RuntimeError) as exc:  # RuntimeError: a symbolic link loop
+    except (OSError, RuntimeError, ValueError) as exc:  # a link loop; ValueError: a NUL byte
         return None, f"cannot resolve the path ({exc})"
 
 
@@ -187,7 +189,7 @@ def sniff_delimiter(lines: list[str]) -> str:
     sample = [ln for ln in lines if ln.strip()][:50]
 
     def splits(delim: str) -> int:
-        return sum(len(next(csv.reader([ln], delimiter=delim))) >= 2 for ln in sample)
+        return sum(_fields(ln, delim) >= 2 for ln in sample)
 
     if not sample:
         return ","
@@ -195,9 +197,32 @@ def sniff_delimiter(lines: list[str]) -> str:
     return max(DELIMITERS, key=lambda d: scores[d])  # ties keep the first: the comma
 
 
-def read_table(text: str) -> tuple[str, list[tuple[int, list[str]]]]:
-    """(delimiter, [(line number, fields)]) of the non-blank rows of a small CSV."""
+def _fields(line: str, delim: str) -> int:
+    """How many fields `delim` splits one line into; 0 when the csv module refuses the line
+    (read_table then reports it with its line number)."""
+    try:
+        return len(next(csv.reader([line], delimiter=delim)))
+    except csv.Error:
+        return 0
+
+
+def read_table(text: str, source: str | Path = "CSV") -> tuple[str, list[tuple[int, list[str]]]]:
+    """(delimiter, [(line number, fields)]) of the non-blank rows of a small CSV.
+
+    A file the csv module cannot split (a field over its size limit, a stray quote) is a
+    DataError naming `source` and the line, not a traceback.
+    """
     lines = text.splitlines()
     delim = sniff_delimiter(lines)
-    rows = [(i + 1, r) for i, r in enumerate(csv.reader(lines, delimiter=delim)) if any(r)]
+    reader = csv.reader(lines, delimiter=delim)
+    rows: list[tuple[int, list[str]]] = []
+    start = 1  # a quoted field may span lines: a row is numbered by its first line
+    try:
+        for row in reader:
+            if any(row):
+                rows.append((start, row))
+            start = reader.line_num + 1
+    except csv.Error as exc:
+        raise DataError(f"{source}:{start}: not a readable CSV ({exc}); fix that "
+                        "line (quote paths that contain the delimiter or quotes)") from exc
     return delim, rows
