@@ -19,6 +19,7 @@ import transferlab.data.cache as cache
 from tests.conftest import write_folder
 from transferlab.data.cache import FileInfo, build_entry, open_entry
 from transferlab.data.files import load_csv, load_folder
+from transferlab.data.listing import resolve_row
 from transferlab.errors import DataError
 
 
@@ -151,3 +152,14 @@ def test_csv_cell_with_a_nul_byte_is_a_bad_row_with_a_reason(tmp_path):
     assert [(b.path, b.reason) for b in data.skipped] == [
         (f"{csv_file}:8 {csv_file.parent}/a\x00b.png",
          "cannot resolve the path (embedded null byte)")]
+
+
+def test_a_file_named_dotdot_something_is_not_called_a_climb_out(tmp_path):
+    outside = tmp_path / "elsewhere.png"
+    Image.fromarray(np.zeros((16, 16, 3), np.uint8)).save(outside)
+    csv_file = _image_csv(tmp_path / "d", "..foo.png,a\n")
+    (tmp_path / "d" / "..foo.png").symlink_to(outside)
+    _, reason = resolve_row("..foo.png", csv_file.parent.resolve(), allow_outside=False)
+    assert reason is not None and reason.startswith(f"symbolic link to {outside} is outside")
+    _, reason = resolve_row("../elsewhere.png", csv_file.parent.resolve(), allow_outside=False)
+    assert reason is not None and reason.startswith("path '../elsewhere.png' climbs out to")

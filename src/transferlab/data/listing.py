@@ -95,7 +95,7 @@ def resolve_row(cell: str, base: Path, allow_outside: bool,
     path = raw if raw.is_absolute() else base / raw
     if raw.is_absolute():
         kind = "absolute path, resolving to"
-    elif os.path.normpath(cell).startswith(".."):
+    elif Path(os.path.normpath(cell)).parts[:1] == ("..",):  # not `..foo.png`, a plain name
         kind = f"path {cell!r} climbs out to"
     else:
         kind = "symbolic link to"
