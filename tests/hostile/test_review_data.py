@@ -19,7 +19,8 @@ import transferlab.data.cache as cache
 from tests.conftest import write_folder
 from transferlab.data.cache import FileInfo, build_entry, open_entry
 from transferlab.data.files import load_csv, load_folder
-from transferlab.data.listing import resolve_row
+from transferlab.data.listing import DataWarning, resolve_row
+from transferlab.data.text_files import load_text_folder
 from transferlab.errors import DataError
 
 
@@ -163,3 +164,20 @@ def test_a_file_named_dotdot_something_is_not_called_a_climb_out(tmp_path):
     assert reason is not None and reason.startswith(f"symbolic link to {outside} is outside")
     _, reason = resolve_row("../elsewhere.png", csv_file.parent.resolve(), allow_outside=False)
     assert reason is not None and reason.startswith("path '../elsewhere.png' climbs out to")
+
+
+# -- 6: an empty class folder of a text folder is left out, as for images -----------------------
+def test_empty_text_class_folder_is_warned_about_and_left_out(tmp_path):
+    root = tmp_path / "texts"
+    for name in ("sport", "weather"):
+        (root / name).mkdir(parents=True)
+        for i in range(3):
+            (root / name / f"{i}.txt").write_text(f"{name} text number {i}")
+    (root / "aaa_empty").mkdir()
+    with pytest.warns(DataWarning) as caught:
+        data = load_text_folder(root, on_bad="error")  # a left-out folder is no bad file
+    assert [str(w.message) for w in caught] == [
+        f"{root / 'aaa_empty'}: empty class folder (no text files); left out, not a class with "
+        "0 texts"]
+    assert data.classes == ["sport", "weather"] and len(data) == 6
+    assert [b.path for b in data.skipped] == [str(root / "aaa_empty")]

@@ -173,11 +173,11 @@ def list_class_folders(root: Path, suffixes: Iterable[str], allow_outside: bool 
     return FolderListing(classes, items, refused, empty)
 
 
-def empty_class_reason(refused: int) -> str:
-    """Why a class folder was left out: it has no image files, or all of them were refused."""
-    why = (f"all {refused} of its image files were refused (listed in data.json)" if refused
-           else "empty class folder (no image files)")
-    return f"{why}; left out, not a class with 0 images"
+def empty_class_reason(refused: int, kind: str = "image") -> str:
+    """Why a class folder was left out: it has no `kind` files, or all of them were refused."""
+    why = (f"all {refused} of its {kind} files were refused (listed in data.json)" if refused
+           else f"empty class folder (no {kind} files)")
+    return f"{why}; left out, not a class with 0 {kind}s"
 
 
 def sniff_delimiter(lines: list[str]) -> str:

@@ -9,13 +9,19 @@ from __future__ import annotations
 
 import csv
 import io
+import warnings
 from pathlib import Path
 
 import torch
 
 from transferlab.data.dataset import BadFile
 from transferlab.data.files import IMAGE_SUFFIXES, _apply_policy, target_problem
-from transferlab.data.listing import DELIMITERS, walk_images
+from transferlab.data.listing import (
+    DELIMITERS,
+    DataWarning,
+    empty_class_reason,
+    list_class_folders,
+)
 from transferlab.data.text import TextSet
 from transferlab.errors import DataError
 
@@ -145,14 +151,16 @@ def _apply_text_policy(bad: list[BadFile], on_bad: str) -> None:
 
 def _to_textset(texts: list[str], labels: list[str], wheres: list[str], bad: list[BadFile],
                 source: str, task: str, classes: list[str] | None, on_bad: str,
-                max_length: int | None) -> TextSet:
+                max_length: int | None, notes: list[BadFile] | None = None) -> TextSet:
+    """`notes` (left-out empty class folders) are listed with the bad files but, like for
+    images, do not stop an `--on-bad-file error` run: nothing in them needs fixing."""
     targets, known, keep = _label_index(labels, task, classes, wheres, bad)
     _apply_text_policy(bad, on_bad)
     if not keep:
         raise DataError(f"{source}: no usable texts ({len(bad)} bad rows)")
     dtype = torch.float32 if task == "regression" else torch.int64
     return TextSet([texts[i] for i in keep], torch.tensor(targets, dtype=dtype), known, source,
-                   bad, [wheres[i] for i in keep], max_length)
+                   bad + (notes or []), [wheres[i] for i in keep], max_length)
 
 
 def load_text_csv(path: str | Path, on_bad: str = "skip", task: str = "classification",
@@ -212,31 +220,34 @@ def load_text_folder(root: str | Path, on_bad: str = "skip", classes: list[str] 
     """root/CLASS/*.txt → TextSet, one text per file; class order is the sorted folder names.
 
     Links out of `root` and broken links are bad files, never read (see transferlab.data.listing),
-    unless `allow_outside`.
+    unless `allow_outside`. A class folder without a usable .txt file is warned about and left
+    out, as for images: a class with 0 texts would change macro metrics for nothing.
     """
     root = Path(root)
-    real_root = root.resolve()
-    dirs = sorted(d for d in root.iterdir() if d.is_dir() and not d.name.startswith("."))
-    if len(dirs) < 2:
+    listing = list_class_folders(root, {".txt"}, allow_outside)
+    notes = []
+    for name, refused in listing.empty.items():
+        reason = empty_class_reason(refused, "text")
+        warnings.warn(f"{root / name}: {reason}", DataWarning, stacklevel=2)
+        notes.append(BadFile(str(root / name), reason))
+    if len(listing.classes) < 2:
+        empty = (f" (left out, no usable .txt files: {', '.join(listing.empty)})"
+                 if listing.empty else "")
         raise DataError(f"{root}: a text folder needs one sub-folder per class (at least 2), "
-                        f"found {len(dirs)}")
-    texts, labels, wheres, bad = [], [], [], []
-    for d in dirs:
-        files, refused = walk_images(d, real_root, {".txt"}, allow_outside)
-        bad.extend(BadFile(r.where, r.reason) for r in refused)
-        for f in files:
-            text, problem = _read_text_file(f)
-            if problem is not None:
-                bad.append(problem)
-                continue
-            texts.append(text)
-            labels.append(d.name)
-            wheres.append(str(f))
-    if not texts and not bad:
-        raise DataError(f"{root}: no .txt files in the class folders")
-    known = classes if classes is not None else [d.name for d in dirs]
+                        f"found {len(listing.classes)}{empty}")
+    texts, labels, wheres = [], [], []
+    bad = [BadFile(r.where, r.reason) for r in listing.refused]
+    for f, label in listing.items:
+        text, problem = _read_text_file(f)
+        if problem is not None:
+            bad.append(problem)
+            continue
+        texts.append(text)
+        labels.append(listing.classes[label])
+        wheres.append(str(f))
+    known = classes if classes is not None else listing.classes
     return _to_textset(texts, labels, wheres, bad, str(root), "classification", known, on_bad,
-                       max_length)
+                       max_length, notes)
 
 
 def is_text_source(path: Path) -> bool:
