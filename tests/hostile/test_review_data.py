@@ -181,3 +181,17 @@ def test_empty_text_class_folder_is_warned_about_and_left_out(tmp_path):
         "0 texts"]
     assert data.classes == ["sport", "weather"] and len(data) == 6
     assert [b.path for b in data.skipped] == [str(root / "aaa_empty")]
+
+
+# -- 2: under torchrun rank 0 decodes first, the other ranks read its warm cache ----------------
+@pytest.mark.parametrize("main", [True, False])
+def test_distributed_prepare_data_decodes_on_rank_0_before_the_others(monkeypatch, main):
+    import transferlab.api.runner as runner
+
+    order = []
+    monkeypatch.setattr(runner.dist, "is_distributed", lambda: True)
+    monkeypatch.setattr(runner.dist, "is_main", lambda: main)
+    monkeypatch.setattr(runner.dist, "broadcast_object", lambda obj: order.append("wait"))
+    monkeypatch.setattr(runner, "_prepare_data", lambda cfg, log: order.append("load") or "S")
+    assert runner.prepare_data(object(), log=print) == "S"
+    assert order == (["load", "wait"] if main else ["wait", "load"])

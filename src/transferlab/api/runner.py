@@ -75,7 +75,19 @@ def prepare_data(cfg: RunConfig, log=print) -> DataSplits:
     The stored size is --image-size (or the recipe's image_size) when given; otherwise the
     originals' median shorter side, at most `decode_size_limit`. The test data is stored at the
     training data's size so both are seen alike.
+
+    Under torchrun rank 0 loads first, decoding into the shared decode cache, while the other
+    ranks wait; they then load the same splits from the warm cache instead of every rank
+    decoding the whole folder into one key at once. If rank 0 fails, torchrun stops the others.
     """
+    if not dist.is_distributed():
+        return _prepare_data(cfg, log)
+    splits = _prepare_data(cfg, log) if dist.is_main() else None
+    dist.broadcast_object(None)  # the barrier: rank 0's decode is complete and published
+    return splits if splits is not None else _prepare_data(cfg, dist.main_only(log))
+
+
+def _prepare_data(cfg: RunConfig, log=print) -> DataSplits:
     size = cfg.recipe_overrides().get("image_size")
     limit = decode_size_limit(resolve_device(cfg.device))
     outside = cfg.allow_outside_paths
