@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
 import transferlab.data.cache as cache
@@ -195,3 +196,30 @@ def test_distributed_prepare_data_decodes_on_rank_0_before_the_others(monkeypatc
     monkeypatch.setattr(runner, "_prepare_data", lambda cfg, log: order.append("load") or "S")
     assert runner.prepare_data(object(), log=print) == "S"
     assert order == (["load", "wait"] if main else ["wait", "load"])
+
+
+# -- 7: a compare hashes its training images once, not once per strategy ------------------------
+def test_training_hashes_are_computed_once_per_splits_and_written_to_each_run(tmp_path,
+                                                                               monkeypatch):
+    import transferlab.results.overlap as overlap
+    from transferlab.data import make_splits
+    from transferlab.results.runfolder import RunFolder
+
+    root = write_folder(tmp_path / "imgs", classes=2, per_class=10, size=16)
+    splits = make_splits(load_folder(root, size=None), None, None, 0.1, 0)
+    calls = []
+    real = overlap.image_hashes
+    monkeypatch.setattr(overlap, "image_hashes", lambda images, n: calls.append(n) or real(
+        images, n))
+    runs = [tmp_path / "runs" / s for s in ("linear_probe", "full_finetune")]
+    for run in runs:
+        run.mkdir(parents=True)
+        overlap.save_training_hashes(run, splits)
+    parts = [p for p in (splits.train, splits.val) if p is not None]
+    assert calls == [len(p) for p in parts]  # hashed once, for the first run only
+    first, second = (RunFolder(r).read_hashes() for r in runs)
+    assert np.array_equal(first[0], second[0]) and first[1] == second[1] == (3, 16, 16)
+    assert len(first[0]) == sum(calls)
+    splits.train = splits.train.subset(torch.arange(4))  # a replaced split is hashed anew
+    overlap.save_training_hashes(runs[0], splits)
+    assert calls[len(parts):][:1] == [4]

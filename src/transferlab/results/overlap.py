@@ -18,6 +18,7 @@ import torch
 from transferlab.results.runfolder import HASHES, RunFolder
 
 CHUNK = 1024  # rows hashed per step: bounded memory for file-backed image stores
+MEMO = "_training_hashes"  # attribute of a DataSplits that keeps its hashes (training_hashes)
 
 
 def image_hashes(images, n: int) -> np.ndarray:
@@ -34,13 +35,32 @@ def _parts_with_images(splits) -> list:
     return [p for p in (splits.train, splits.val) if p is not None and hasattr(p, "images")]
 
 
+def training_hashes(splits) -> tuple[np.ndarray, tuple[int, ...]] | None:
+    """(hashes of the train + validation images, their stored shape); None for text data.
+
+    Hashing reads every image (from the decode cache file when file-backed), so it is done
+    once per splits object and kept on it: every strategy of a `compare` trains on the same
+    splits. The memo is tied to the very train/val objects it hashed; a split replaced on
+    `splits` since is hashed again.
+    """
+    parts = _parts_with_images(splits)
+    if not parts:
+        return None
+    memo = getattr(splits, MEMO, None)
+    if memo is not None and len(memo[0]) == len(parts) and all(
+            a is b for a, b in zip(memo[0], parts)):
+        return memo[1]
+    hashes = np.concatenate([image_hashes(p.images, len(p)) for p in parts])
+    result = (hashes, tuple(parts[0].images.shape[1:]))
+    object.__setattr__(splits, MEMO, (parts, result))
+    return result
+
+
 def save_training_hashes(run_dir: Path, splits) -> None:
     """Write the hashes of the images the model learned from (train + validation)."""
-    parts = _parts_with_images(splits)
-    if not parts:  # text data: nothing to hash here
-        return
-    hashes = np.concatenate([image_hashes(p.images, len(p)) for p in parts])
-    RunFolder(run_dir).write_hashes(hashes, tuple(parts[0].images.shape[1:]))
+    found = training_hashes(splits)
+    if found is not None:  # text data: nothing to hash here
+        RunFolder(run_dir).write_hashes(*found)
 
 
 def hash_file_of(model_path: str | Path) -> Path:
