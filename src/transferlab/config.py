@@ -278,6 +278,3 @@ def load_config(path: str | Path | None, overrides: dict) -> RunConfig:
             raise ConfigError(exc.in_file(Path(path))) from None
         raise
 
-
-def write_yaml(path: Path, data: dict) -> None:
-    path.write_text(yaml.safe_dump(data, sort_keys=False))

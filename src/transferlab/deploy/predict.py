@@ -56,10 +56,7 @@ def predict_files(model: TransferModel, inputs: list[str], top_k: int,
 
 
 def _reason(exc: Exception) -> str:
-    from PIL import UnidentifiedImageError
-
-    if isinstance(exc, UnidentifiedImageError):
-        return "not a readable image (corrupt or unknown format)"
+    """A row's error text: decode_image already words an unreadable file (imageio.UNREADABLE)."""
     return str(exc) or type(exc).__name__
 
 
