@@ -223,3 +223,35 @@ def test_training_hashes_are_computed_once_per_splits_and_written_to_each_run(tm
     splits.train = splits.train.subset(torch.arange(4))  # a replaced split is hashed anew
     overlap.save_training_hashes(runs[0], splits)
     assert calls[len(parts):][:1] == [4]
+
+
+# -- 8: threads opening a file-backed image store at once share one descriptor -----------------
+def test_row_file_opened_by_many_threads_at_once_opens_one_descriptor(tmp_path, monkeypatch):
+    import os
+
+    from transferlab.data.diskimages import _RowFile
+
+    data = tmp_path / "images.u8"
+    data.write_bytes(bytes(64))
+    opened, real_open = [], os.open
+
+    def slow_open(path, *args, **kw):
+        fd = real_open(path, *args, **kw)
+        if str(path) == str(data):
+            opened.append(fd)
+            time.sleep(0.05)  # every thread is past the "not open yet" check by now
+        return fd
+
+    monkeypatch.setattr(os, "open", slow_open)
+    rows, start, got = _RowFile(data), threading.Barrier(8), []
+
+    def first_read() -> None:
+        start.wait()
+        got.append(rows.fd())
+
+    threads = [threading.Thread(target=first_read) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(opened) == 1 and got == opened * 8

@@ -11,7 +11,8 @@ shared with the feature cache):
     <key>/meta.json   shape, which input files the rows come from, the bad files with reasons
 
 and `<cache root>/scans/<hash of the path list>.json` remembers each file's digest and header by
-its stat signature, so a second run reads no image file at all (see `scan_files`).
+its stat signature, so a second run over the same paths, none of them changed (same size,
+mtime, ctime and inode), reads no image file at all (see `scan_files`).
 
 `key` hashes the decode rule's version, the size S and the content (BLAKE2b) of every input file
 in order: editing, adding or reordering files, or another size, is another entry. An entry is

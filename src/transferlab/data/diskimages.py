@@ -7,23 +7,41 @@ subsets select rows without reading pixels, and each batch reads only its own ro
 from __future__ import annotations
 
 import os
+import threading
 from pathlib import Path
 
 import numpy as np
 
 
 class _RowFile:
-    """A read-only descriptor per process (reopened after fork); pread needs no shared offset."""
+    """A read-only descriptor per process (reopened after fork); pread needs no shared offset.
+
+    Opened on first use, under a lock: loader threads reading their first batches at once
+    would otherwise each open a descriptor and all but one would leak. The lock is per process
+    (a fresh one after fork, never one a parent's thread held), and neither it nor the
+    descriptor is pickled: a spawned worker opens its own.
+    """
 
     def __init__(self, path: Path) -> None:
         self.path = path
         self._fd: int | None = None
         self._pid = -1
+        self._locks: dict[int, threading.Lock] = {}
 
     def fd(self) -> int:
-        if self._fd is None or self._pid != os.getpid():
-            self._fd, self._pid = os.open(self.path, os.O_RDONLY), os.getpid()
-        return self._fd
+        pid = os.getpid()
+        if self._fd is not None and self._pid == pid:
+            return self._fd
+        with self._locks.setdefault(pid, threading.Lock()):
+            if self._fd is None or self._pid != pid:
+                self._fd, self._pid = os.open(self.path, os.O_RDONLY), pid
+            return self._fd
+
+    def __getstate__(self) -> dict:
+        return {"path": self.path}
+
+    def __setstate__(self, state: dict) -> None:
+        self.__init__(state["path"])
 
     def __del__(self) -> None:
         if self._fd is not None and self._pid == os.getpid():
