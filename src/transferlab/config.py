@@ -15,7 +15,7 @@ from pathlib import Path
 
 import yaml
 
-from transferlab.engine.strategies import STRATEGIES
+from transferlab.engine.strategies import STRATEGIES, Recipe
 from transferlab.errors import ConfigError
 
 # Names of the built-in demo data (data.ALIASES, not imported: that would pull in torch).
@@ -159,7 +159,46 @@ def check_setting(name: str, value: object) -> object:
         raise SettingError(name, value, "must not be empty")
     if name == "name":
         check_run_name(value)
+    if name == "recipe":
+        return check_recipe(value)
     return value
+
+
+class RecipeError(SettingError):
+    """One `recipe:` entry is unknown or out of range; named `recipe.KEY`, never as a flag."""
+
+    def __init__(self, key: str, value: object, problem: str, example: object = None) -> None:
+        self.key, self.example = key, example
+        ConfigError.__init__(self, f"RunConfig recipe.{key}={value!r}: {problem}"
+                             + (f"; e.g. recipe={{{key!r}: {example!r}}}" if example else ""))
+        self.name, self.value, self.problem = "recipe", value, problem
+
+    def as_flag(self) -> str:  # there is no --recipe flag: it only comes from a YAML file
+        return str(self)
+
+    def in_file(self, path: Path) -> str:
+        fix = f"; write e.g. recipe: {{{self.key}: {self.example}}}" if self.example else ""
+        return f"{path}: recipe.{self.key}: {self.value!r} {self.problem}{fix}"
+
+
+def check_recipe(recipe: dict) -> dict:
+    """Each `recipe:` entry checked like its flag, before any data is decoded.
+
+    recipe_overrides() merges these over the flags into the Recipe, so a value the flag would
+    refuse (`image_size: 100000`) must be refused here too; a key that is no Recipe field would
+    otherwise only fail after the whole decode.
+    """
+    valid = [f.name for f in fields(Recipe)]
+    checked = {}
+    for key, value in recipe.items():
+        if key not in valid:
+            raise RecipeError(str(key), value, "is not a recipe setting; remove it or use one "
+                              "of " + ", ".join(valid))
+        try:
+            checked[key] = check_setting(key, value) if key in SETTING_RULES else value
+        except SettingError as exc:
+            raise RecipeError(key, value, exc.problem, SETTING_RULES[key].example) from None
+    return checked
 
 
 def check_run_name(name: str) -> None:

@@ -3,7 +3,69 @@ line before anything is decoded or written, and the Python API and the CLI share
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.conftest import write_folder
+from tests.hostile.clihelp import cli, one_line_error
 from transferlab import config
+from transferlab.api.workflows import make_config
+from transferlab.config import RecipeError, RunConfig, load_config
+from transferlab.errors import ConfigError
+
+# -- 1: recipe: entries are checked like their flags, before any decode ----------------------
+
+
+def _yaml(tmp_path: Path, settings: dict) -> Path:
+    path = tmp_path / "cfg.yaml"
+    path.write_text(yaml.safe_dump(settings))
+    return path
+
+
+@pytest.mark.parametrize(("recipe", "line"), [
+    ({"image_size": 100000}, "recipe.image_size: 100000 must be an integer from 16 to 1024; "
+                             "write e.g. recipe: {image_size: 224}"),
+    ({"lr": -1}, "recipe.lr: -1 must be a number above 0 and at most 10; "
+                 "write e.g. recipe: {lr: 0.001}"),
+    ({"bn": "sometimes"}, "recipe.bn: 'sometimes' must be one of frozen, train; "
+                          "write e.g. recipe: {bn: frozen}"),
+])
+def test_recipe_value_out_of_range_names_recipe_key_and_file(tmp_path, recipe, line):
+    path = _yaml(tmp_path, {"recipe": recipe})
+    with pytest.raises(ConfigError) as err:
+        load_config(path, {})
+    assert str(err.value) == f"{path}: {line}"
+
+
+def test_recipe_unknown_key_is_refused_when_the_config_is_built(tmp_path):
+    path = _yaml(tmp_path, {"recipe": {"warmup": 0.2}})
+    with pytest.raises(ConfigError) as err:
+        load_config(path, {})
+    assert str(err.value).startswith(f"{path}: recipe.warmup: 0.2 is not a recipe setting; "
+                                     "remove it or use one of image_size, epochs, ")
+    assert "warmup_frac" in str(err.value) and "\n" not in str(err.value)
+
+
+def test_recipe_values_are_normalised_and_python_names_the_key():
+    assert RunConfig(recipe={"lr": "1e-3", "shift": 1.0}).recipe == {"lr": 0.001, "shift": 1.0}
+    with pytest.raises(RecipeError) as err:
+        make_config(recipe={"image_size": 100000})
+    assert str(err.value) == ("RunConfig recipe.image_size=100000: must be an integer from 16 "
+                              "to 1024; e.g. recipe={'image_size': 224}")
+
+
+def test_fit_cli_recipe_image_size_is_one_line_and_writes_nothing(tmp_path):
+    data = write_folder(tmp_path / "imgs", classes=2, per_class=3)
+    path = _yaml(tmp_path, {"data": str(data), "recipe": {"image_size": 100000}})
+    out = tmp_path / "runs"
+    proc = cli("fit", "--config", path, "--out", out, "--device", "cpu")
+    assert one_line_error(proc) == (f"error: {path}: recipe.image_size: 100000 must be an "
+                                    "integer from 16 to 1024; write e.g. recipe: "
+                                    "{image_size: 224}")
+    assert not out.exists()
+
 
 # -- 5: dead code is gone --------------------------------------------------------------------
 
