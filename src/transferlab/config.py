@@ -293,27 +293,31 @@ def read_config_file(path: str | Path) -> dict:
     return loaded
 
 
-def load_config(path: str | Path | None, overrides: dict) -> RunConfig:
-    """Defaults, then the YAML file, then explicit flags (None means "not given").
+def load_config(path: str | Path | None, overrides: dict, *, named_as: str = "flag") -> RunConfig:
+    """Defaults, then the YAML file, then the given values (None means "not given").
 
-    A bad value is reported as the flag (`--lr -1: ...`) or the file line (`cfg.yaml: lr: ...`)
-    it came from, since that is what the user has to change.
+    The one builder behind the CLI (`named_as="flag"`) and the Python API (`"setting"`). A bad
+    value is reported where it came from, since that is what the user has to change: the file
+    line (`cfg.yaml: lr: ...`), the flag (`--lr -1: ...`) or the keyword (`RunConfig lr=-1`).
+    Paths are accepted where the config wants text (data, test_data, out).
     """
     from_file = read_config_file(path) if path else {}
-    flags = {k: v for k, v in overrides.items() if v is not None}
-    values = {**from_file, **flags}
+    given = {k: str(v) if isinstance(v, Path) else v for k, v in overrides.items()
+             if v is not None}
+    values = {**from_file, **given}
     known = {f.name for f in fields(RunConfig)}
-    unknown = sorted(set(values) - known)
+    unknown = sorted(set(values) - known, key=str)
     if unknown:
-        where = f"{path}: " if path else ""
+        where = f"{path}: " if path and set(unknown) & set(from_file) else ""
         raise ConfigError(f"{where}unknown setting(s) {', '.join(map(str, unknown))}; "
                           f"valid: {', '.join(sorted(known))}")
     try:
         return RunConfig(**values)
     except SettingError as exc:
-        if exc.name in flags:
-            raise ConfigError(exc.as_flag()) from None
+        if exc.name in given:
+            if named_as == "flag":
+                raise ConfigError(exc.as_flag()) from None
+            raise
         if exc.name in from_file:
             raise ConfigError(exc.in_file(Path(path))) from None
         raise
-

@@ -12,7 +12,7 @@ from tests.conftest import write_folder
 from tests.hostile.clihelp import cli, one_line_error
 from transferlab import config
 from transferlab.api.workflows import make_config
-from transferlab.config import RecipeError, RunConfig, load_config
+from transferlab.config import RecipeError, RunConfig, SettingError, load_config
 from transferlab.errors import ConfigError
 
 # -- 1: recipe: entries are checked like their flags, before any decode ----------------------
@@ -65,6 +65,39 @@ def test_fit_cli_recipe_image_size_is_one_line_and_writes_nothing(tmp_path):
                                     "integer from 16 to 1024; write e.g. recipe: "
                                     "{image_size: 224}")
     assert not out.exists()
+
+
+# -- 4: one config builder for the CLI and the Python API -------------------------------------
+
+
+def test_make_config_and_load_config_are_one_builder(tmp_path, monkeypatch):
+    calls = []
+    real = config.load_config
+
+    def spy(path, overrides, **kw):
+        calls.append(kw)
+        return real(path, overrides, **kw)
+
+    monkeypatch.setattr("transferlab.api.workflows.load_config", spy)
+    cfg = make_config(data=tmp_path, out=tmp_path / "runs")
+    assert (cfg.data, cfg.out) == (str(tmp_path), str(tmp_path / "runs"))
+    assert calls == [{"named_as": "setting"}]
+
+
+def test_where_a_bad_value_came_from_decides_its_wording(tmp_path):
+    with pytest.raises(SettingError) as err:  # Python: the keyword
+        make_config(lr=-1)
+    assert str(err.value) == ("RunConfig lr=-1: must be a number above 0 and at most 10; "
+                              "e.g. lr=0.001")
+    path = _yaml(tmp_path, {"epochs": 0})
+    for build in (lambda: make_config(path), lambda: load_config(path, {})):  # the file line
+        with pytest.raises(ConfigError) as err:
+            build()
+        assert str(err.value) == (f"{path}: epochs: 0 must be an integer from 1 to 10000; "
+                                  "write e.g. epochs: 10")
+    with pytest.raises(ConfigError) as err:  # an unknown keyword is not blamed on the file
+        load_config(path, {"bogus": 1})
+    assert str(err.value).startswith("unknown setting(s) bogus; valid: ")
 
 
 # -- 5: dead code is gone --------------------------------------------------------------------

@@ -10,12 +10,11 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Sequence
-from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
 from transferlab.api.objects import Comparison, Ranking, Run
-from transferlab.config import RunConfig, SettingError, read_config_file
+from transferlab.config import RunConfig, load_config
 from transferlab.errors import ConfigError
 from transferlab.results.runfolder import RunFolder
 
@@ -29,25 +28,10 @@ def _quiet(_line: str) -> None:
 def make_config(config: str | Path | None = None, **settings: Any) -> RunConfig:
     """A RunConfig from keyword settings over an optional YAML file (None = not given).
 
-    Paths are accepted where the config wants text (data, test_data, out); an unknown name or a
-    bad value is a ConfigError that names it.
+    config.load_config builds it, as for the CLI, but a bad keyword is named as the setting
+    (`RunConfig lr=-1.0: ...`, a SettingError) rather than as a flag the caller never typed.
     """
-    from_file = read_config_file(config) if config else {}
-    given = {k: str(v) if isinstance(v, Path) else v for k, v in settings.items()
-             if v is not None}
-    values = {**from_file, **given}
-    known = {f.name for f in fields(RunConfig)}
-    unknown = sorted(set(values) - known)
-    if unknown:
-        where = f"{config}: " if config and set(unknown) & set(from_file) else ""
-        raise ConfigError(f"{where}unknown setting(s) {', '.join(map(str, unknown))}; "
-                          f"valid: {', '.join(sorted(known))}")
-    try:
-        return RunConfig(**values)
-    except SettingError as exc:
-        if exc.name in from_file and exc.name not in given:
-            raise ConfigError(exc.in_file(Path(config))) from None
-        raise
+    return load_config(config, settings, named_as="setting")
 
 
 def names(value: str | Sequence[str] | None) -> list[str]:
