@@ -11,7 +11,7 @@ import yaml
 from tests.conftest import write_folder
 from tests.hostile.clihelp import cli, one_line_error
 from transferlab import config
-from transferlab.api.workflows import make_config
+from transferlab.api.workflows import make_config, rank_config
 from transferlab.config import RecipeError, RunConfig, SettingError, load_config
 from transferlab.errors import ConfigError
 
@@ -110,4 +110,17 @@ def test_dead_code_removed():
 
     assert not hasattr(config, "write_yaml")
     assert "UnidentifiedImageError" not in inspect.getsource(predict)
+
+
+# -- 6: rank checks sort_by before the run folder and the decode ------------------------------
+
+
+def test_rank_sort_by_not_scored_is_refused_before_the_run_folder(tmp_path):
+    cfg = RunConfig(data=str(tmp_path / "not-decoded"), out=str(tmp_path / "runs"),
+                    device="cpu")
+    with pytest.raises(ConfigError) as err:
+        rank_config(cfg, "efficientnet_lite0", "logme,knn", sort_by="leep", log=None)
+    assert str(err.value) == ("sort_by 'leep' (--sort-by): must be one of the estimators "
+                              "scored, logme, knn")
+    assert not (tmp_path / "runs").exists()
 

@@ -158,6 +158,9 @@ def rank_config(cfg: RunConfig, backbones: str | Sequence[str],
     bad = [e for e in chosen if e not in ESTIMATORS]
     if bad:
         raise ConfigError(f"unknown estimators {bad}; choose from {', '.join(ESTIMATORS)}")
+    if sort_by not in chosen:  # before the run folder and the decode, not after them
+        raise ConfigError(f"sort_by {sort_by!r} (--sort-by): must be one of the estimators "
+                          f"scored, {', '.join(chosen)}")
     run_dir = new_run_dir(cfg, "rank")
     RunFolder(run_dir).write_config(cfg.to_dict(), rank={
         "backbones": candidates, "estimators": chosen, "sort_by": sort_by})
