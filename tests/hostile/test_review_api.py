@@ -11,9 +11,10 @@ import yaml
 from tests.conftest import write_folder
 from tests.hostile.clihelp import cli, one_line_error
 from transferlab import config
+from transferlab.api.saved import evaluate
 from transferlab.api.workflows import make_config, rank_config
 from transferlab.config import RecipeError, RunConfig, SettingError, load_config
-from transferlab.errors import ConfigError
+from transferlab.errors import ConfigError, DataError
 
 # -- 1: recipe: entries are checked like their flags, before any decode ----------------------
 
@@ -98,6 +99,60 @@ def test_where_a_bad_value_came_from_decides_its_wording(tmp_path):
     with pytest.raises(ConfigError) as err:  # an unknown keyword is not blamed on the file
         load_config(path, {"bogus": 1})
     assert str(err.value).startswith("unknown setting(s) bogus; valid: ")
+
+
+# -- 2: evaluate reads data as the model's task, with fit's path rules -----------------------
+
+
+@pytest.fixture(scope="module")
+def regression_run(tmp_path_factory) -> tuple[Path, Path]:
+    """A 1-epoch regression model on images/targets.csv, and an outside CSV naming its images."""
+    from transferlab import fit
+
+    root = tmp_path_factory.mktemp("regr")
+    images = write_folder(root / "images", classes=3, per_class=8)
+    rows = [f"class_{c}/img_{i:03d}.png,{c + i / 10}" for c in range(3) for i in range(8)]
+    (images / "targets.csv").write_text("path,target\n" + "\n".join(rows) + "\n")
+    run = fit(images / "targets.csv", strategy="head", task="regression", image_size=32,
+              epochs=1, batch_size=8, device="cpu", out=root / "runs", name="r", log=None)
+    elsewhere = root / "elsewhere"
+    elsewhere.mkdir()
+    outside = elsewhere / "targets.csv"
+    outside.write_text("path,target\n" + "\n".join(f"{images / r}" for r in rows) + "\n")
+    return run.run_dir, outside
+
+
+def test_evaluate_regression_model_on_its_csv(regression_run):
+    run_dir, _ = regression_run
+    metrics = evaluate(run_dir, run_dir.parent.parent / "images" / "targets.csv",
+                       split="train", device="cpu", warn=None)
+    assert "rmse" in metrics and "accuracy" not in metrics
+
+
+def test_evaluate_allow_outside_reads_rows_outside_the_csv_folder(regression_run):
+    run_dir, outside = regression_run
+    with pytest.raises(DataError):  # every row is outside: listed as bad, none left
+        evaluate(run_dir, outside, device="cpu", warn=None)
+    metrics = evaluate(run_dir, outside, device="cpu", allow_outside=True, warn=None)
+    assert "rmse" in metrics
+
+
+def test_evaluate_cli_allow_outside_paths_flag(regression_run):
+    run_dir, outside = regression_run
+    proc = cli("evaluate", run_dir, "--data", outside, "--device", "cpu",
+               "--allow-outside-paths")
+    assert proc.returncode == 0, proc.stderr
+    assert '"rmse"' in proc.stdout
+
+
+@pytest.mark.parametrize(("kw", "line"), [
+    ({"split": "val"}, "split 'val': must be 'train' or 'test' (--split train|test)"),
+    ({"on_bad": "ignore"}, "on_bad 'ignore': must be 'skip' or 'error' (--on-bad-file)"),
+])
+def test_evaluate_refuses_bad_split_before_loading_anything(tmp_path, kw, line):
+    with pytest.raises(ConfigError) as err:  # the model does not exist: not even looked at
+        evaluate(tmp_path / "no-such-run", "shapes", **kw)
+    assert str(err.value) == line
 
 
 # -- 5: dead code is gone --------------------------------------------------------------------

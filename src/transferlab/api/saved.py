@@ -74,33 +74,27 @@ def _stderr(line: str) -> None:
 
 def evaluate(model: ModelLike, data: str | Path = "fashion-mnist", *, split: str = "test",
              device: str = "auto", output: str | Path | None = None,
+             allow_outside: bool = False, on_bad: str = "skip",
              warn: Callable[[str], object] | None = _stderr) -> dict:
     """Test metrics of a trained model on labelled data (same forms as fit's `data`).
 
     `split` picks the train or test part of an IDX dataset or DIR/{train,test} folder. A
     warning (to `warn`) says when test images also appear in the model's training set.
-    `output` also writes the full metrics JSON there.
+    `output` also writes the full metrics JSON there. `allow_outside` and `on_bad` mean what
+    fit's allow_outside_paths and on_bad_file do, so data that fit accepted evaluates too.
     """
-    from transferlab.data import load_dataset
     from transferlab.data.transforms import Preprocess
     from transferlab.engine.device import resolve_device
     from transferlab.engine.loop import evaluate as evaluate_model
     from transferlab.results.overlap import overlap_warning
 
+    if split not in ("train", "test"):
+        raise ConfigError(f"split {split!r}: must be 'train' or 'test' (--split train|test)")
+    if on_bad not in ("skip", "error"):
+        raise ConfigError(f"on_bad {on_bad!r}: must be 'skip' or 'error' (--on-bad-file)")
     check_output(output)
     net, path = _load(model)
-    size = decode_size(net, path)
-    data = str(data)
-    dataset = load_dataset(data, split, size)
-    if dataset is None:
-        dataset = load_dataset(data, "train", size)
-    if dataset is None:
-        raise DataError(f"{data} has no {split} split")
-    if not dataset.is_regression and dataset.classes != net.info.classes:
-        raise DataError(f"classes of {data} {dataset.classes} differ from the model's "
-                        f"{net.info.classes}")
-    if hasattr(dataset, "prepare_for"):  # text: tokenise as the model was trained
-        dataset.prepare_for(net)
+    dataset = _labelled(str(data), split, net, decode_size(net, path), allow_outside, on_bad)
     warning = overlap_warning(dataset, str(path)) if path is not None else None
     if warning and warn is not None:
         warn(warning)
@@ -110,6 +104,28 @@ def evaluate(model: ModelLike, data: str | Path = "fashion-mnist", *, split: str
     if output is not None:
         Path(output).write_text(json.dumps(metrics, indent=2))
     return metrics
+
+
+def _labelled(data: str, split: str, net: TransferModel, size: int, allow_outside: bool,
+              on_bad: str):
+    """The split to evaluate on, read as the model's task (a regression CSV has no classes)."""
+    from transferlab.data import load_dataset
+
+    def load(part: str):
+        return load_dataset(data, part, size, on_bad=on_bad, task=net.info.task,
+                            allow_outside=allow_outside)
+
+    dataset = load(split)
+    if dataset is None:  # a source without a test part: its one split
+        dataset = load("train")
+    if dataset is None:
+        raise DataError(f"{data} has no {split} split")
+    if not dataset.is_regression and dataset.classes != net.info.classes:
+        raise DataError(f"classes of {data} {dataset.classes} differ from the model's "
+                        f"{net.info.classes}")
+    if hasattr(dataset, "prepare_for"):  # text: tokenise as the model was trained
+        dataset.prepare_for(net)
+    return dataset
 
 
 def predict(model: ModelLike, inputs: str | Path | Sequence[str | Path], *, top_k: int = 3,

@@ -17,6 +17,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="split of an IDX dataset or DIR/{train,test} folder (default test)")
     p.add_argument("--device", default="auto")
     p.add_argument("--output", help="write the metrics JSON here (default: print only)")
+    p.add_argument("--allow-outside-paths", action="store_true",
+                   help="let CSV rows and symbolic links name files outside the data folder "
+                   "(default: such rows are listed as bad files and never opened)")
+    p.add_argument("--on-bad-file", choices=["skip", "error"], default="skip",
+                   help="bad images: skip and report them (default) or stop and list them")
     p.set_defaults(func=run)
 
 
@@ -24,6 +29,7 @@ def run(args: argparse.Namespace) -> int:
     from transferlab.api.saved import evaluate
 
     metrics = evaluate(args.model, args.data, split=args.split, device=args.device,
-                       output=args.output)
+                       output=args.output, allow_outside=args.allow_outside_paths,
+                       on_bad=args.on_bad_file)
     print(json.dumps({k: round(v, 4) for k, v in metrics.items() if isinstance(v, float)}))
     return 0
