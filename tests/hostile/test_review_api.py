@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from tests.conftest import write_folder
-from tests.hostile.clihelp import cli, one_line_error
+from tests.hostile.clihelp import cli, one_line_error, snapshot
 from transferlab import config
 from transferlab.api.saved import evaluate
 from transferlab.api.workflows import make_config, rank_config
@@ -153,6 +153,18 @@ def test_evaluate_refuses_bad_split_before_loading_anything(tmp_path, kw, line):
     with pytest.raises(ConfigError) as err:  # the model does not exist: not even looked at
         evaluate(tmp_path / "no-such-run", "shapes", **kw)
     assert str(err.value) == line
+
+
+# -- 3: predict --output DIR is one line before predicting -----------------------------------
+
+
+def test_predict_output_folder_is_refused_before_predicting(tmp_path):
+    before = snapshot(tmp_path)
+    proc = cli("predict", tmp_path / "no-such-run", tmp_path / "x.png", "--format", "csv",
+               "--output", tmp_path)
+    assert one_line_error(proc) == (f"error: --output {tmp_path} is a folder; give a file "
+                                    f"name, e.g. --output {tmp_path / 'predictions.csv'}")
+    assert snapshot(tmp_path) == before
 
 
 # -- 5: dead code is gone --------------------------------------------------------------------

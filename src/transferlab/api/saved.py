@@ -45,17 +45,21 @@ def _load(model: ModelLike) -> tuple[TransferModel, Path | None]:
     return load_model(path), Path(path)
 
 
-def check_output(output: str | Path | None) -> None:
-    """Refuse an output file that cannot be written before the (possibly long) evaluation runs."""
+def check_output(output: str | Path | None, example: str = "metrics.json",
+                 what: str = "the metrics") -> None:
+    """Refuse an output file that cannot be written before the (possibly long) work runs.
+
+    evaluate and `transferlab predict` share it, so --output means the same in both.
+    """
     if output is None:
         return
     path = Path(output)
     if path.is_dir():
         raise ConfigError(f"--output {output} is a folder; give a file name, e.g. --output "
-                          f"{path / 'metrics.json'}")
+                          f"{path / example}")
     if not path.parent.is_dir():
         raise ConfigError(f"--output {output}: folder {path.parent} does not exist; create it "
-                          "or write the metrics elsewhere")
+                          f"or write {what} elsewhere")
 
 
 def decode_size(model: TransferModel, model_path: str | Path | None) -> int:

@@ -27,15 +27,16 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from transferlab.api.saved import predict
+    from transferlab.api.saved import check_output, predict
     from transferlab.deploy.predict import count_errors, format_rows
 
+    check_output(args.output, f"predictions.{'txt' if args.format == 'text' else args.format}",
+                 "the predictions")  # before predicting, not a traceback after it
     rows = predict(args.model, args.inputs, top_k=args.top_k, device=args.device,
                    batch_size=args.batch_size)
     text = format_rows(rows, args.format)
     if args.output:
         out = Path(args.output)
-        out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(text, encoding="utf-8")
         print(f"wrote {len(rows)} rows ({count_errors(rows)} errors) to {out}", file=sys.stderr)
     else:
