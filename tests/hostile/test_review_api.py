@@ -11,6 +11,7 @@ import yaml
 from tests.conftest import write_folder
 from tests.hostile.clihelp import cli, one_line_error, snapshot
 from transferlab import config
+from transferlab.api.resume import RESUME_MAY_CHANGE
 from transferlab.api.saved import evaluate
 from transferlab.api.workflows import make_config, rank_config
 from transferlab.config import RecipeError, RunConfig, SettingError, load_config
@@ -191,3 +192,12 @@ def test_rank_sort_by_not_scored_is_refused_before_the_run_folder(tmp_path):
                               "scored, logme, knn")
     assert not (tmp_path / "runs").exists()
 
+
+# -- 7: the docs name every setting a resume may change --------------------------------------
+
+DOCS = Path(__file__).resolve().parents[2] / "docs" / "API.md"
+
+
+def test_api_docs_name_every_setting_a_resume_may_change():
+    para = next(p for p in DOCS.read_text().split("\n\n") if 'fit(resume="runs/NAME")' in p)
+    assert [name for name in RESUME_MAY_CHANGE if f"`{name}`" not in para] == []
