@@ -76,6 +76,8 @@ SETTING_RULES: dict[str, Rule] = {
     "keep_checkpoints": Rule(bool, True),
     "arch": Rule(str, "resnet18", optional=True),
     "allow_outside_paths": Rule(bool, True),
+    "seeds": _int(1, 20, 3, optional=False),
+    "balance": Rule(str, "auto", choices=("auto", "none", "weights", "sampler")),
 }
 
 
@@ -246,6 +248,8 @@ class RunConfig:
     keep_checkpoints: bool = False  # a finished run prunes its checkpoint folder otherwise
     arch: str | None = None  # timm architecture of a --backbone weights file without metadata
     allow_outside_paths: bool = False  # CSV rows / links may leave the data folder
+    seeds: int = 1  # compare: training seeds per strategy (seed, seed+1, ...) on the same split
+    balance: str = "auto"  # class imbalance: auto (on above a 3:1 ratio), none, weights, sampler
 
     def __post_init__(self) -> None:
         """Check every setting once, here, so nothing downstream meets a wrong type or range."""

@@ -67,6 +67,10 @@ def add_recipe_args(p: argparse.ArgumentParser) -> None:
                    "groups kept frozen")
     g.add_argument("--layer-decay", type=float, help="layer-wise LR decay per stage (e.g. 0.75)")
     g.add_argument("--patience", type=int, help="early stopping: epochs without validation gain")
+    g.add_argument("--balance", choices=["auto", "none", "weights", "sampler"],
+                   help="class imbalance: weights = class-weighted loss, sampler = class-"
+                   "balanced batches, none; auto (default) = weights when the largest class "
+                   "has over 3x the images of the smallest (said in the log)")
 
 
 def add_run_args(p: argparse.ArgumentParser) -> None:

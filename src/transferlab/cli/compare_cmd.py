@@ -24,6 +24,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                        "linear-probe vs finetune vs scratch.")
     p.add_argument("--strategies", type=strategy_list,
                    help="comma-separated (default linear-probe,finetune,scratch)")
+    p.add_argument("--seeds", type=int, help="train each strategy with N seeds (--seed, "
+                   "--seed+1, ...) on the same split and report mean, sd and an interval "
+                   "across seeds (default 1; 1 to 20)")
     add_data_args(p)
     add_model_args(p)
     add_recipe_args(p)
