@@ -257,6 +257,9 @@ class RunConfig:
             setattr(self, f.name, check_setting(f.name, getattr(self, f.name)))
         if self.per_class is None:  # not given: the demo's budget, or all of the user's data
             self.per_class = DEMO_PER_CLASS if self.data.lower() in DEMO_DATA else 0
+        if self.task == "regression" and self.balance in ("weights", "sampler"):
+            raise SettingError("balance", self.balance, "task regression has no classes to "
+                               "balance")
 
     @property
     def per_class_budget(self) -> int | None:

@@ -15,6 +15,7 @@ from transferlab.config import RunConfig, check_run_name
 from transferlab.data import DataSplits, ImageSet, load_dataset, make_splits
 from transferlab.data.transforms import Preprocess
 from transferlab.engine import distributed as dist
+from transferlab.engine.balance import Balance, resolve_balance
 from transferlab.engine.checkpoint import prune_checkpoints
 from transferlab.engine.device import resolve_device
 from transferlab.engine.loop import metrics_from_logits, predict_logits
@@ -158,8 +159,11 @@ def run_strategy(cfg: RunConfig, strategy: str, splits: DataSplits, run_dir: Pat
             else f"{recipe.image_size}px")
     log(f"[{strategy}] {model.spec.architecture} ({init}) at {size}, "
         f"{len(phases)} phase(s), batch {recipe.batch_size}")
+    balance = resolve_balance(cfg.balance, splits.train.labels, splits.train.classes)
+    if not splits.train.is_regression:
+        log(balance.line())
     trainer = Trainer(model, splits, recipe, phases, device, cfg.seed, run_dir / "checkpoint",
-                      log=log, history_path=RunFolder(run_dir).history_path)
+                      log=log, history_path=RunFolder(run_dir).history_path, balance=balance)
     progress = trainer.run(resume=resume)
     logits = predict_logits(model, splits.test, trainer.pre, device, desc=f"test {strategy}",
                             sharded=True)
@@ -167,7 +171,7 @@ def run_strategy(cfg: RunConfig, strategy: str, splits: DataSplits, run_dir: Pat
     wall = time.perf_counter() - t0
     if dist.is_main():
         save_run(run_dir, model, cfg, strategy, recipe, phases, metrics, progress.history, wall,
-                 trainer.param_layout, splits)
+                 trainer.param_layout, splits, balance)
         save_predictions(run_dir, logits, splits.test)
         if not cfg.keep_checkpoints:  # finished and saved: the final model is what remains
             prune_checkpoints(run_dir / "checkpoint")
@@ -196,11 +200,12 @@ def save_predictions(run_dir: Path, logits: torch.Tensor, test: ImageSet) -> Non
 
 def save_run(run_dir: Path, model: TransferModel, cfg: RunConfig, strategy: str, recipe: Recipe,
              phases: list, metrics: dict, history: list, wall: float, layout: list,
-             splits: DataSplits) -> None:
+             splits: DataSplits, balance: Balance | None = None) -> None:
     folder = RunFolder(run_dir)
     model.save(folder.file(MODEL))
     folder.write_config(
         {**cfg.to_dict(), "strategy": strategy}, recipe=recipe.to_dict(),
+        balance=balance.to_dict() if balance is not None else None,
         phases=[p.to_dict() for p in phases], param_groups=layout,
         preprocess=Preprocess.from_spec(model.spec, recipe.image_size).__dict__,
         weights=model.spec.to_dict() | {"labels": f"{len(model.spec.labels)} labels"})

@@ -19,6 +19,7 @@ from tqdm import tqdm
 from transferlab.data import ImageSet
 from transferlab.data.transforms import Preprocess
 from transferlab.engine import distributed as dist
+from transferlab.engine.balance import NO_BALANCE, Balance
 from transferlab.engine.device import autocast, to_channels_last
 from transferlab.engine.optim import apply_lr
 from transferlab.engine.strategies import Phase, Recipe
@@ -41,9 +42,19 @@ def generator(seed: int) -> torch.Generator:
     return g
 
 
-def epoch_batches(n: int, batch_size: int, seed: int) -> list[torch.Tensor]:
-    """Shuffled index batches; the last short batch is kept only if it has 2+ samples."""
-    perm = torch.randperm(n, generator=generator(seed))
+def epoch_batches(n: int, batch_size: int, seed: int,
+                  sample_weights: torch.Tensor | None = None) -> list[torch.Tensor]:
+    """Shuffled index batches; the last short batch is kept only if it has 2+ samples.
+
+    With `sample_weights` (class-balanced sampling) the epoch is n draws with replacement in
+    proportion to them: the same number of batches, so schedules and resume positions are
+    unchanged, and seeded like the shuffle, so every rank walks the same global batches.
+    """
+    g = generator(seed)
+    if sample_weights is None:
+        perm = torch.randperm(n, generator=g)
+    else:
+        perm = torch.multinomial(sample_weights.double(), n, replacement=True, generator=g)
     batches = list(perm.split(batch_size))
     if len(batches) > 1 and len(batches[-1]) < 2:
         batches = batches[:-1]
@@ -61,10 +72,29 @@ class StepContext:
     micro_batches: int = 1  # raised on out-of-memory; see train_step
 
 
-def loss_fn(logits: torch.Tensor, target: torch.Tensor, label_smoothing: float) -> torch.Tensor:
+def loss_fn(logits: torch.Tensor, target: torch.Tensor, label_smoothing: float,
+            class_weights: torch.Tensor | None = None) -> torch.Tensor:
+    """Batch loss; with `class_weights`, the weighted mean of each image's (label-smoothed)
+    cross-entropy, weighted by its class: sum(w[y] * ce) / sum(w[y])."""
     if target.is_floating_point():
         return F.smooth_l1_loss(logits.squeeze(-1).float(), target)
-    return F.cross_entropy(logits.float(), target, label_smoothing=label_smoothing)
+    if class_weights is None:
+        return F.cross_entropy(logits.float(), target, label_smoothing=label_smoothing)
+    per = F.cross_entropy(logits.float(), target, label_smoothing=label_smoothing,
+                          reduction="none")
+    w = class_weights.to(per.device)[target]
+    return (per * w).sum() / w.sum()
+
+
+def loss_mass(target: torch.Tensor, class_weights: torch.Tensor | None = None) -> float:
+    """What a batch's loss is a mean over: its size, or its weight sum under class weights.
+
+    Parts of a batch (micro-batches, DDP shards) are combined in proportion to their mass, so
+    the step sees the loss of the whole batch however it was cut.
+    """
+    if class_weights is None or target.is_floating_point():
+        return float(len(target))
+    return float(class_weights.to(target.device)[target].sum())
 
 
 def _split(x, chunks: int) -> list:
@@ -76,29 +106,35 @@ def _split(x, chunks: int) -> list:
 
 
 def _forward_backward(model: torch.nn.Module, x, y: torch.Tensor, device: torch.device,
-                      label_smoothing: float, weight: float, chunks: int) -> torch.Tensor:
+                      label_smoothing: float, weight: float, chunks: int,
+                      class_weights: torch.Tensor | None = None) -> torch.Tensor:
     """Gradients of the batch-mean loss, accumulated over `chunks` micro-batches."""
     if chunks == 1 or len(y) < 2:
         with autocast(device):
             logits = model(to_channels_last(x))
         # An empty shard still joins DDP's gradient all-reduce, with zero gradients.
-        loss = loss_fn(logits, y, label_smoothing) if len(y) else logits.sum() * 0.0
+        loss = (loss_fn(logits, y, label_smoothing, class_weights) if len(y)
+                else logits.sum() * 0.0)
         (loss * weight if weight != 1.0 else loss).backward()
         return loss.detach()
     total = torch.zeros((), device=y.device)
+    mass = loss_mass(y, class_weights)
     for xc, yc in zip(_split(x, chunks), y.chunk(chunks)):
         with autocast(device):
-            part = loss_fn(model(to_channels_last(xc)), yc, label_smoothing)
-        (part * (weight * len(yc) / len(y))).backward()
-        total += part.detach() * (len(yc) / len(y))
+            part = loss_fn(model(to_channels_last(xc)), yc, label_smoothing, class_weights)
+        share = loss_mass(yc, class_weights) / mass
+        (part * (weight * share)).backward()
+        total += part.detach() * share
     return total
 
 
 def train_step(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor,
                optimizer: torch.optim.Optimizer, device: torch.device, recipe: Recipe,
-               weight: float = 1.0, ctx: StepContext | None = None) -> torch.Tensor:
+               weight: float = 1.0, ctx: StepContext | None = None,
+               class_weights: torch.Tensor | None = None) -> torch.Tensor:
     """One optimizer step with the recipe's label smoothing and gradient clipping; `weight`
-    scales this rank's loss (see `local_batch`).
+    scales this rank's loss (see `local_batch`), `class_weights` weight each image's loss by
+    its class (`--balance weights`).
 
     Out of memory: the step is retried with the batch cut into twice as many micro-batches
     whose gradients are accumulated, so the optimizer still sees the same batch (same results,
@@ -109,7 +145,7 @@ def train_step(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor,
         optimizer.zero_grad(set_to_none=True)
         try:
             loss = _forward_backward(model, x, y, device, recipe.label_smoothing, weight,
-                                     chunks)
+                                     chunks, class_weights)
             break
         except torch.OutOfMemoryError:
             optimizer.zero_grad(set_to_none=True)
@@ -146,15 +182,20 @@ def train_one_epoch(model: torch.nn.Module, data: ImageSet, pre: Preprocess,
                     optimizer: torch.optim.Optimizer, lr_at: Callable[[int], float],
                     ctx: StepContext, phase: Phase, recipe: Recipe, device: torch.device,
                     start_batch: int = 0,
-                    on_step: Callable[[int, float], None] | None = None) -> float:
+                    on_step: Callable[[int, float], None] | None = None,
+                    balance: Balance | None = None) -> float:
     """Train over one epoch of `phase`, starting at batch `start_batch` (resume).
 
     The recipe gives the batch size, loss and augmentation settings, the phase whether to
-    augment; `lr_at` is the LR multiplier per global step (an `optim.LRSchedule`). Returns the
-    mean loss; `on_step(next_batch, loss)` runs after every step.
+    augment; `lr_at` is the LR multiplier per global step (an `optim.LRSchedule`); `balance`
+    the class weights or balanced sampling (`engine.balance`). Returns the mean loss;
+    `on_step(next_batch, loss)` runs after every step.
     """
+    balance = balance or NO_BALANCE
+    cw = balance.loss_weights
     batches = epoch_batches(len(data), recipe.batch_size,
-                            derived_seed(ctx.seed, ctx.phase, ctx.epoch))
+                            derived_seed(ctx.seed, ctx.phase, ctx.epoch),
+                            balance.sample_weights(data.labels))
     total, count = 0.0, 0
     bar = tqdm(batches[start_batch:], desc=f"epoch {ctx.epoch + 1}", unit="batch", leave=False,
                disable=len(batches) < 8 or not dist.is_main())
@@ -163,9 +204,9 @@ def train_one_epoch(model: torch.nn.Module, data: ImageSet, pre: Preprocess,
         torch.manual_seed(step_seed)  # dropout / drop-path
         apply_lr(optimizer, lr_at(ctx.global_step))
         x, y, weight = local_batch(data, idx, pre, device, phase.augment, step_seed,
-                                   recipe.shift, recipe.flip)
-        loss = train_step(model, x, y, optimizer, device, recipe, weight, ctx)
-        loss = dist.global_mean(loss, len(y), len(idx))
+                                   recipe.shift, recipe.flip, cw)
+        loss = train_step(model, x, y, optimizer, device, recipe, weight, ctx, cw)
+        loss = dist.global_mean(loss, loss_mass(y, cw), loss_mass(data.labels[idx], cw))
         check_finite(loss, ctx, optimizer)
         total += float(loss)
         count += 1
@@ -176,15 +217,17 @@ def train_one_epoch(model: torch.nn.Module, data: ImageSet, pre: Preprocess,
 
 
 def local_batch(data: ImageSet, idx: torch.Tensor, pre: Preprocess, device: torch.device,
-                augment: bool, step_seed: int, shift: float, flip: bool
+                augment: bool, step_seed: int, shift: float, flip: bool,
+                class_weights: torch.Tensor | None = None
                 ) -> tuple[torch.Tensor, torch.Tensor, float]:
     """This process's rows of global batch `idx`, their labels, and its loss weight.
 
     With augmentation under torchrun, the random shift/flip are drawn for the whole global batch
     (as a single process draws them) and each rank keeps its rows, so every sample is augmented
     exactly as in a single-process run. The weight n_local * world / n_global turns DDP's mean of
-    per-rank means into the mean over the global batch, also for an uneven last batch. In a
-    single process this is `data.batch(idx)` with weight 1.
+    per-rank means into the mean over the global batch, also for an uneven last batch (with
+    class weights, n counts weight: `loss_mass`). In a single process this is
+    `data.batch(idx)` with weight 1.
     """
     lo, hi = dist.shard_bounds(len(idx))
     if augment and dist.world_size() > 1:
@@ -192,7 +235,10 @@ def local_batch(data: ImageSet, idx: torch.Tensor, pre: Preprocess, device: torc
     else:
         x = data.batch(idx[lo:hi], pre, device, augment, generator(step_seed), shift, flip)
     y = data.labels[idx[lo:hi]].to(device, non_blocking=True)
-    return x, y, (hi - lo) * dist.world_size() / len(idx)
+    if class_weights is None:
+        return x, y, (hi - lo) * dist.world_size() / len(idx)
+    mass = loss_mass(data.labels[idx], class_weights)
+    return x, y, loss_mass(data.labels[idx[lo:hi]], class_weights) * dist.world_size() / mass
 
 
 def _rows(x: torch.Tensor | dict, lo: int, hi: int) -> torch.Tensor | dict:

@@ -23,6 +23,7 @@ import torch
 from transferlab.data import DataSplits
 from transferlab.data.transforms import Preprocess
 from transferlab.engine import distributed as dist
+from transferlab.engine.balance import NO_BALANCE, Balance
 from transferlab.engine.checkpoint import load_checkpoint, save_checkpoint
 from transferlab.engine.device import maybe_compile
 from transferlab.engine.features import extract_features
@@ -63,9 +64,10 @@ class Trainer:
                  phases: list[Phase], device: torch.device, seed: int,
                  checkpoint_dir: Path | None = None, log=print,
                  history_path: Path | None = None, compile_mode: str = "auto",
-                 step_hooks: Sequence[StepHook] = ()) -> None:
+                 step_hooks: Sequence[StepHook] = (), balance: Balance | None = None) -> None:
         """`step_hooks` run after every optimizer step, before the interrupt check, with the
-        step's context (its `global_step` already counts the step): tests inject faults there."""
+        step's context (its `global_step` already counts the step): tests inject faults there.
+        `balance` is the resolved `--balance` (`engine.balance.resolve_balance`)."""
         self.model = model.to(device).to(memory_format=torch.channels_last)
         self.splits = splits
         self.recipe = recipe
@@ -86,6 +88,7 @@ class Trainer:
         self._stop = False
         self._clock = time.perf_counter()
         self.step_hooks: list[StepHook] = list(step_hooks)
+        self.balance = balance or NO_BALANCE
         self.freeze = FreezeState()
         self._opt_state: dict | None = None
         self.param_layout: list[dict] = []
@@ -144,7 +147,8 @@ class Trainer:
         tx = extract_features(self.model.backbone, s.train, self.pre, self.device)
         vx = extract_features(self.model.backbone, s.val, self.pre, self.device) if s.val else None
         w, b, info = fit_linear_probe(tx, s.train.labels, s.train.num_classes, vx,
-                                      s.val.labels if s.val else None, self.seed)
+                                      s.val.labels if s.val else None, self.seed,
+                                      class_weight=self.balance.probe_weights)
         set_linear(self.model.head, w, b)
         # Every rank fits the same probe; rank 0's head is kept so ranks agree to the last bit.
         dist.broadcast_(list(self.model.head.parameters()) + list(self.model.head.buffers()))
@@ -174,7 +178,8 @@ class Trainer:
             loss = train_one_epoch(
                 net, self.splits.train, self.pre, optimizer, lr_at, ctx, phase, self.recipe,
                 self.device, start_batch=self.progress.batch,
-                on_step=lambda b, _loss, c=ctx: self._after_step(b, c, optimizer))
+                on_step=lambda b, _loss, c=ctx: self._after_step(b, c, optimizer),
+                balance=self.balance)
             self.progress.global_step = ctx.global_step
             dist.sync_buffers(self.model)
             self.progress.epoch += 1
@@ -206,16 +211,26 @@ class Trainer:
             m = evaluate(self.model, self.splits.val, self.pre, self.device, desc="validate",
                          sharded=True)
             row["val"] = {k: v for k, v in m.items() if not isinstance(v, list)}
-            self._select_best(rank_score(m))
+            self._select_best(self._selection_score(m))
         row.update(extra or {})
         self._tick()
         row["seconds"] = round(self.progress.train_seconds, 2)
         self.progress.history.append(row)
         if self.history_path is not None and dist.is_main():
             append_history(self.history_path, row)
-        self.log(json.dumps(_short(row)))
+        self.log(json.dumps(_short(row, self.balance.active)))
         patience = self.recipe.patience
         return bool(patience and self.progress.bad_epochs >= patience)
+
+    def _selection_score(self, val_metrics: dict) -> float:
+        """Best-epoch key: balanced accuracy when --balance is active, else `rank_score`.
+
+        Validation is split from the same imbalanced pool, so plain accuracy there rewards the
+        epochs that favour the majority classes: the opposite of what balancing asked for.
+        """
+        if self.balance.active and val_metrics.get("balanced_accuracy") is not None:
+            return float(val_metrics["balanced_accuracy"])
+        return rank_score(val_metrics)
 
     def _select_best(self, score: float) -> None:
         """Keep the best validation epoch; a tie goes to the later one but is no gain.
@@ -270,10 +285,12 @@ class Trainer:
         return old
 
 
-def _short(row: dict) -> dict:
+def _short(row: dict, balanced: bool = False) -> dict:
     out = {k: v for k, v in row.items() if k not in ("val", "probe")}
     if "val" in row:  # a missing value is logged as None, never as a perfect 0.0 RMSE
         m = primary_metric(row["val"])
         out["val_acc" if m.name == "accuracy" else "val_rmse"] = (
             None if m.value is None else round(m.value, 4))
+        if balanced and row["val"].get("balanced_accuracy") is not None:
+            out["val_bal_acc"] = round(row["val"]["balanced_accuracy"], 4)  # what selects
     return out

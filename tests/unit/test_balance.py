@@ -1,0 +1,124 @@
+"""--balance: class weights, the weighted loss, the balanced sampler, auto's rule, the probe."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from transferlab.config import RunConfig, SettingError
+from transferlab.engine import balance as bal
+from transferlab.engine.loop import epoch_batches, loss_fn, loss_mass
+from transferlab.errors import ConfigError
+
+
+def _labels(*counts: int) -> torch.Tensor:
+    return torch.cat([torch.full((n,), c, dtype=torch.long) for c, n in enumerate(counts)])
+
+
+def test_class_weights_inverse_count_mean_one():
+    w = bal.class_weights([100, 10])
+    assert w.tolist() == pytest.approx([2 / 11, 20 / 11])  # 0.1818.., 1.8181..
+    assert float(w.mean()) == pytest.approx(1.0)
+    # an absent class gets 0 and does not count in the mean
+    assert bal.class_weights([30, 0, 10]).tolist() == pytest.approx([0.5, 0.0, 1.5])
+
+
+def test_weighted_loss_is_the_hand_computed_weighted_mean():
+    logits = torch.tensor([[2.0, 0.0], [0.5, 1.0], [0.0, 3.0], [1.0, -1.0]])
+    y = torch.tensor([0, 0, 1, 0])
+    w = torch.tensor([0.25, 1.75])
+    ce = [-np.log(np.exp(r[t]) / np.exp(r).sum()) for r, t in zip(logits.numpy(), y.numpy())]
+    wy = w[y].numpy()
+    expected = float((wy * np.array(ce)).sum() / wy.sum())
+    assert float(loss_fn(logits, y, 0.0, w)) == pytest.approx(expected, rel=1e-6)
+    # label smoothing still applies to each image's loss before weighting
+    smooth = F.cross_entropy(logits, y, label_smoothing=0.1, reduction="none").numpy()
+    assert float(loss_fn(logits, y, 0.1, w)) == pytest.approx(
+        float((wy * smooth).sum() / wy.sum()), rel=1e-6)
+    assert float(loss_fn(logits, y, 0.1, w)) != pytest.approx(float(loss_fn(logits, y, 0.1)))
+    # equal weights: the plain mean, whatever their scale
+    assert float(loss_fn(logits, y, 0.1, torch.tensor([3.0, 3.0]))) == pytest.approx(
+        float(loss_fn(logits, y, 0.1)), rel=1e-6)
+    assert loss_mass(y, w) == pytest.approx(0.25 * 3 + 1.75) and loss_mass(y) == 4.0
+
+
+def test_weighted_loss_split_by_mass_equals_whole_batch():
+    """Micro-batches and DDP shards combine by weight mass: the same loss as one batch."""
+    g = torch.Generator().manual_seed(0)
+    logits, y = torch.randn(10, 3, generator=g), torch.tensor([0, 0, 0, 0, 0, 0, 1, 1, 2, 0])
+    w = bal.class_weights([7, 2, 1])
+    whole = float(loss_fn(logits, y, 0.1, w))
+    parts = [(logits[:4], y[:4]), (logits[4:], y[4:])]
+    mass = loss_mass(y, w)
+    combined = sum(float(loss_fn(lg, t, 0.1, w)) * loss_mass(t, w) / mass for lg, t in parts)
+    assert combined == pytest.approx(whole, rel=1e-6)
+
+
+def test_sampler_batches_balanced_same_length_and_seeded():
+    labels = _labels(90, 10)
+    b = bal.resolve_balance("sampler", labels, ["big", "small"])
+    sw = b.sample_weights(labels)
+    batches = epoch_batches(len(labels), 16, seed=5, sample_weights=sw)
+    plain = epoch_batches(len(labels), 16, seed=5)
+    assert [len(x) for x in batches] == [len(x) for x in plain]  # same epoch length
+    assert all(torch.equal(a, c) for a, c in zip(
+        batches, epoch_batches(len(labels), 16, seed=5, sample_weights=sw)))
+    assert not all(torch.equal(a, c) for a, c in zip(
+        batches, epoch_batches(len(labels), 16, seed=6, sample_weights=sw)))
+    # over 20 epochs (2,000 draws) each class is about half, not 90/10
+    drawn = torch.cat([torch.cat(epoch_batches(100, 16, s, sw)) for s in range(20)])
+    small_share = float((labels[drawn] == 1).float().mean())
+    assert 0.45 < small_share < 0.55
+    assert b.loss_weights is None  # the sampler leaves the loss unweighted
+
+
+def test_auto_threshold_and_log_line():
+    four = bal.resolve_balance("auto", _labels(40, 10), ["shirt", "bag"])
+    assert four.mode == "weights" and four.ratio == 4.0
+    assert four.line() == ("balance: auto → class weights (largest/smallest = 4.0 > 3: "
+                           "'shirt' 40, 'bag' 10)")
+    two = bal.resolve_balance("auto", _labels(20, 10), ["shirt", "bag"])
+    assert two.mode == "none" and not two.active and two.loss_weights is None
+    assert "≤ 3" in two.line()
+    assert bal.resolve_balance("auto", _labels(30, 10), ["a", "b"]).mode == "none"  # not > 3
+    assert bal.resolve_balance("none", _labels(100, 10), ["a", "b"]).mode == "none"
+    forced = bal.resolve_balance("weights", _labels(10, 10), ["a", "b"])
+    assert forced.mode == "weights" and forced.loss_weights.tolist() == [1.0, 1.0]
+    d = four.to_dict()
+    assert d["setting"] == "auto" and d["resolved"] == "weights"
+    assert d["class_weights"] == pytest.approx({"shirt": 0.4, "bag": 1.6})
+
+
+def test_regression_auto_is_none_and_explicit_is_refused():
+    y = torch.rand(20)
+    assert bal.resolve_balance("auto", y, []).mode == "none"
+    with pytest.raises(ConfigError, match="--balance sampler: regression"):
+        bal.resolve_balance("sampler", y, [])
+    with pytest.raises(SettingError, match="task regression has no classes"):
+        RunConfig(task="regression", balance="weights")
+    assert RunConfig(task="regression", balance="none").balance == "none"
+
+
+def test_probe_gets_class_weight(monkeypatch):
+    from transferlab.engine import probe
+
+    seen = []
+    real = probe.LogisticRegression
+
+    def spy(**kw):
+        seen.append(kw.get("class_weight"))
+        return real(**kw)
+
+    monkeypatch.setattr(probe, "LogisticRegression", spy)
+    g = torch.Generator().manual_seed(0)
+    y = _labels(40, 8)
+    x = torch.randn(48, 5, generator=g) + y[:, None].float()
+    weights = list(bal.resolve_balance("auto", y, ["a", "b"]).probe_weights)
+    _w, _b, info = probe.fit_linear_probe(x, y, 2, seed=0, class_weight=weights)
+    # sklearn's "balanced" scale: n / (classes x count); image weights sum to n
+    assert seen[-1] == pytest.approx({0: 48 / 80, 1: 48 / 16})
+    assert info["class_weight"] == pytest.approx({"0": 0.6, "1": 3.0})
+    probe.fit_linear_probe(x, y, 2, seed=0)
+    assert seen[-1] is None
