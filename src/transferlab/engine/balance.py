@@ -72,8 +72,11 @@ class Balance:
 
     def line(self) -> str:
         """The one log line: what was asked, what it became, and the counts behind it."""
-        return f"balance: {self.setting} → {_SAY[self.mode]}" + (
-            f" ({self.reason})" if self.reason else "")
+        if self.setting == "auto":
+            return f"balance: auto → {_SAY[self.mode]}" + (
+                f" ({self.reason})" if self.reason else "")
+        why = f"; {self.reason}" if self.reason else ""
+        return f"balance: {_SAY[self.mode]} (--balance {self.setting}{why})"
 
     def to_dict(self) -> dict:
         """What config.yaml records under `balance:` (the resolved choice and its weights)."""

@@ -1,0 +1,123 @@
+"""--balance auto vs none on a 10:1 imbalanced Fashion-MNIST subset, 3 seeds (issue 17, part 5).
+
+Training set (drawn per seed from the 60k training images, written as an IDX folder in a
+temporary directory): classes 0-4 (T-shirt/top, Trouser, Pullover, Dress, Coat) 100 images
+each, classes 5-9 (Sandal, Shirt, Sneaker, Bag, Ankle boot) 10 each: 550 images, ratio 10, so
+auto resolves to class weights. Test: the standard balanced 10k test set (a seeded --max-test
+subset of it, the same for both settings of a seed). Both settings fit the default strategy
+(finetune: what `transferlab fit` does with no flags) with the auto recipe, same seed and
+images; the smallest class is too small for a validation split (10 x 10% < 3), so every run
+trains on all 550 images and keeps its last epoch. Metric: balanced accuracy (mean per-class
+recall), since plain accuracy on a balanced test set would hide nothing but also says less.
+Goal: auto - none >= +3 points on the mean, and no seed worse.
+
+    python bench/imbalance_bench.py                  # CPU-friendly: 64 px, 2,000 test images
+    python bench/imbalance_bench.py --image-size 0 --max-test 0   # recipe's size, full test
+    python bench/imbalance_bench.py --quick          # a tiny check that it runs (not the bench)
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import yaml
+
+from transferlab import fit
+from transferlab.data.idx import DEBIAN_FASHION_MNIST, FASHION_CLASSES, load_idx
+
+GOAL_POINTS = 3.0
+
+
+def write_idx(path: Path, array: np.ndarray) -> None:
+    """An unsigned-byte IDX file (the format `data.idx` reads)."""
+    dims = b"".join(int(d).to_bytes(4, "big") for d in array.shape)
+    path.write_bytes(bytes([0, 0, 0x08, array.ndim]) + dims + array.astype(np.uint8).tobytes())
+
+
+def imbalanced_folder(src: Path, dest: Path, counts: list[int], seed: int) -> Path:
+    """An IDX folder with counts[c] training images of class c (drawn with `seed`) and the
+    source's test files as they are. "fashion" in the name keeps Fashion-MNIST's class names."""
+    train = load_idx(src, "train")
+    images, labels = train.images[:, 0].numpy(), train.labels.numpy()
+    rng = np.random.default_rng(seed)
+    picked = np.sort(np.concatenate([
+        rng.choice(np.flatnonzero(labels == c), n, replace=False) for c, n in enumerate(counts)]))
+    dest.mkdir(parents=True)
+    write_idx(dest / "train-images-idx3-ubyte", images[picked])
+    write_idx(dest / "train-labels-idx1-ubyte", labels[picked])
+    for found in sorted(src.glob("t10k-*-idx*-ubyte*")):
+        shutil.copy(found, dest / found.name)
+    return dest
+
+
+def run_one(data: Path, balance: str, seed: int, args) -> dict:
+    t0 = time.perf_counter()
+    extra = {"epochs": args.epochs} if args.epochs else {}
+    run = fit(str(data), strategy=args.strategy, per_class=0, seed=seed, balance=balance,
+              image_size=args.image_size or None, max_test=args.max_test or None,
+              device=args.device, out=args.out, name=f"{balance}-{seed}", log=None, **extra)
+    saved = yaml.safe_load((run.run_dir / "config.yaml").read_text())
+    return {"bal_acc": run.metrics["balanced_accuracy"], "acc": run.metrics["accuracy"],
+            "resolved": saved["balance"]["resolved"], "seconds": time.perf_counter() - t0}
+
+
+def parse() -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--data", default=str(DEBIAN_FASHION_MNIST), help="Fashion-MNIST IDX folder")
+    p.add_argument("--major", type=int, default=100, help="images of classes 0-4")
+    p.add_argument("--minor", type=int, default=10, help="images of classes 5-9")
+    p.add_argument("--seeds", default="0,1,2")
+    p.add_argument("--strategy", default="finetune")
+    p.add_argument("--image-size", type=int, default=64, help="0 = the recipe's choice")
+    p.add_argument("--max-test", type=int, default=2000, help="0 = the whole test set")
+    p.add_argument("--epochs", type=int, default=0, help="0 = the auto recipe's")
+    p.add_argument("--device", default="auto")
+    p.add_argument("--out", default="runs/bench-imbalance")
+    p.add_argument("--quick", action="store_true", help="20/2 images, 32 px, 2 epochs, 200 "
+                   "test images, seeds 0,1: checks the script runs, measures nothing")
+    args = p.parse_args()
+    if args.quick:
+        args.major, args.minor, args.image_size, args.max_test = 20, 2, 32, 200
+        args.epochs, args.seeds = 2, "0,1"
+    return args
+
+
+def main() -> None:
+    args = parse()
+    seeds = [int(s) for s in args.seeds.split(",")]
+    counts = [args.major] * 5 + [args.minor] * 5
+    print(f"imbalance bench: {args.strategy}, train {args.major} x classes 0-4 "
+          f"({', '.join(FASHION_CLASSES[:5])}) + {args.minor} x classes 5-9 "
+          f"({', '.join(FASHION_CLASSES[5:])}) = {sum(counts)} images "
+          f"(ratio {args.major / args.minor:g}); test: balanced, max-test "
+          f"{args.max_test or 'all'}; image-size {args.image_size or 'recipe'}; epochs "
+          f"{args.epochs or 'recipe'}; seeds {args.seeds}; device {args.device}"
+          + ("; QUICK (not the benchmark)" if args.quick else ""), flush=True)
+    print(f"{'seed':>4} {'none bal-acc':>12} {'auto bal-acc':>12} {'diff pts':>9} "
+          f"{'none acc':>9} {'auto acc':>9} {'auto →':>8} {'s':>6}", flush=True)
+    diffs = []
+    with tempfile.TemporaryDirectory(prefix="transferlab-imbalance-") as tmp:
+        for seed in seeds:
+            data = imbalanced_folder(Path(args.data), Path(tmp) / f"fashion-{seed}", counts,
+                                     seed)
+            none, auto = run_one(data, "none", seed, args), run_one(data, "auto", seed, args)
+            diff = 100 * (auto["bal_acc"] - none["bal_acc"])
+            diffs.append(diff)
+            print(f"{seed:>4} {none['bal_acc']:>12.4f} {auto['bal_acc']:>12.4f} {diff:>+9.2f} "
+                  f"{none['acc']:>9.4f} {auto['acc']:>9.4f} {auto['resolved']:>8} "
+                  f"{none['seconds'] + auto['seconds']:>6.0f}", flush=True)
+    mean = statistics.mean(diffs)
+    held = mean >= GOAL_POINTS and min(diffs) >= 0
+    print(f"mean difference (auto - none): {mean:+.2f} points balanced accuracy; worst seed "
+          f"{min(diffs):+.2f}; goal (>= +{GOAL_POINTS:g} mean, no seed worse): "
+          f"{'held' if held else 'NOT held'}")
+
+
+if __name__ == "__main__":
+    main()
