@@ -15,6 +15,7 @@ from transferlab.config import RunConfig, check_run_name
 from transferlab.data import DataSplits, ImageSet, load_dataset, make_splits
 from transferlab.data.transforms import Preprocess
 from transferlab.engine import distributed as dist
+from transferlab.engine.calibrate import Calibrator, calibration_metrics
 from transferlab.engine.checkpoint import prune_checkpoints
 from transferlab.engine.device import resolve_device
 from transferlab.engine.loop import metrics_from_logits, predict_logits
@@ -158,12 +159,15 @@ def run_strategy(cfg: RunConfig, strategy: str, splits: DataSplits, run_dir: Pat
             else f"{recipe.image_size}px")
     log(f"[{strategy}] {model.spec.architecture} ({init}) at {size}, "
         f"{len(phases)} phase(s), batch {recipe.batch_size}")
+    calibrator = Calibrator(model, splits, recipe, phases, device, cfg.seed, log)
     trainer = Trainer(model, splits, recipe, phases, device, cfg.seed, run_dir / "checkpoint",
                       log=log, history_path=RunFolder(run_dir).history_path)
     progress = trainer.run(resume=resume)
+    fitted = calibrator.fit(model, trainer.pre)  # sets the model's temperature (T)
     logits = predict_logits(model, splits.test, trainer.pre, device, desc=f"test {strategy}",
                             sharded=True)
     metrics = metrics_from_logits(logits, splits.test)
+    metrics.update(calibration_metrics(logits, splits.test, fitted, log))
     wall = time.perf_counter() - t0
     if dist.is_main():
         save_run(run_dir, model, cfg, strategy, recipe, phases, metrics, progress.history, wall,
