@@ -83,6 +83,7 @@ def test_predict_probabilities_are_softmax_of_logits_over_t(scaled_run, tmp_path
         assert top["label"] == CLASSES[int(p.argmax())]
 
 
+@pytest.mark.slow
 def test_onnx_export_and_serving_apply_t_with_parity(scaled_run, tmp_path):
     pytest.importorskip("onnxruntime")
     res = export_model(scaled_run, "onnx", tmp_path)

@@ -88,8 +88,8 @@ def evaluate(model: ModelLike, data: str | Path = "fashion-mnist", *, split: str
     fit's allow_outside_paths and on_bad_file do, so data that fit accepted evaluates too.
     """
     from transferlab.data.transforms import Preprocess
-    from transferlab.engine.device import resolve_device
     from transferlab.engine.calibrate import calibration_metrics, saved_fit
+    from transferlab.engine.device import resolve_device
     from transferlab.engine.loop import metrics_from_logits, predict_logits
     from transferlab.results.overlap import overlap_warning
 
