@@ -78,6 +78,7 @@ SETTING_RULES: dict[str, Rule] = {
     "allow_outside_paths": Rule(bool, True),
     "seeds": _int(1, 20, 3, optional=False),
     "balance": Rule(str, "auto", choices=("auto", "none", "weights", "sampler")),
+    "calibration": Rule(str, "auto", choices=("auto", "validation", "none")),
 }
 
 
@@ -250,6 +251,9 @@ class RunConfig:
     allow_outside_paths: bool = False  # CSV rows / links may leave the data folder
     seeds: int = 1  # compare: training seeds per strategy (seed, seed+1, ...) on the same split
     balance: str = "auto"  # class imbalance: auto (on above a 3:1 ratio), none, weights, sampler
+    # temperature scaling: auto = on the validation split, else by 3-fold cross-fitting;
+    # validation = only where there is a validation split; none = T stays 1
+    calibration: str = "auto"
 
     def __post_init__(self) -> None:
         """Check every setting once, here, so nothing downstream meets a wrong type or range."""

@@ -16,6 +16,7 @@ from transferlab.data import DataSplits, ImageSet, load_dataset, make_splits
 from transferlab.data.transforms import Preprocess
 from transferlab.engine import distributed as dist
 from transferlab.engine.balance import Balance, resolve_balance
+from transferlab.engine.calibrate import Calibrator, calibration_metrics
 from transferlab.engine.checkpoint import prune_checkpoints
 from transferlab.engine.device import resolve_device
 from transferlab.engine.loop import metrics_from_logits, predict_logits
@@ -162,12 +163,16 @@ def run_strategy(cfg: RunConfig, strategy: str, splits: DataSplits, run_dir: Pat
     balance = resolve_balance(cfg.balance, splits.train.labels, splits.train.classes)
     if not splits.train.is_regression:
         log(balance.line())
+    calibrator = Calibrator(model, splits, recipe, phases, device, cfg.seed, log,
+                            balance=balance, mode=cfg.calibration)
     trainer = Trainer(model, splits, recipe, phases, device, cfg.seed, run_dir / "checkpoint",
                       log=log, history_path=RunFolder(run_dir).history_path, balance=balance)
     progress = trainer.run(resume=resume)
+    fitted = calibrator.fit(model, trainer.pre)  # sets the model's temperature (T)
     logits = predict_logits(model, splits.test, trainer.pre, device, desc=f"test {strategy}",
                             sharded=True)
     metrics = metrics_from_logits(logits, splits.test)
+    metrics.update(calibration_metrics(logits, splits.test, fitted, log))
     wall = time.perf_counter() - t0
     if dist.is_main():
         save_run(run_dir, model, cfg, strategy, recipe, phases, metrics, progress.history, wall,

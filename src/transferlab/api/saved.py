@@ -88,8 +88,9 @@ def evaluate(model: ModelLike, data: str | Path = "fashion-mnist", *, split: str
     fit's allow_outside_paths and on_bad_file do, so data that fit accepted evaluates too.
     """
     from transferlab.data.transforms import Preprocess
+    from transferlab.engine.calibrate import calibration_metrics, saved_fit
     from transferlab.engine.device import resolve_device
-    from transferlab.engine.loop import evaluate as evaluate_model
+    from transferlab.engine.loop import metrics_from_logits, predict_logits
     from transferlab.results.overlap import overlap_warning
 
     if split not in ("train", "test"):
@@ -104,7 +105,9 @@ def evaluate(model: ModelLike, data: str | Path = "fashion-mnist", *, split: str
         warn(warning)
     dev = resolve_device(device)
     pre = Preprocess.from_spec(net.spec, net.info.image_size)
-    metrics = evaluate_model(net.to(dev), dataset, pre, dev)
+    logits = predict_logits(net.to(dev), dataset, pre, dev, desc="evaluate")
+    metrics = metrics_from_logits(logits, dataset)
+    metrics.update(calibration_metrics(logits, dataset, saved_fit(net)))  # ECE before/after T
     if output is not None:
         Path(output).write_text(json.dumps(metrics, indent=2))
     return metrics

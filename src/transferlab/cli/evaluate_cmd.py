@@ -31,5 +31,9 @@ def run(args: argparse.Namespace) -> int:
     metrics = evaluate(args.model, args.data, split=args.split, device=args.device,
                        output=args.output, allow_outside=args.allow_outside_paths,
                        on_bad=args.on_bad_file)
+    if "calibration" in metrics:
+        from transferlab.results.calibration import describe
+
+        print(f"calibration: {describe(metrics['calibration'])}")
     print(json.dumps({k: round(v, 4) for k, v in metrics.items() if isinstance(v, float)}))
     return 0

@@ -70,8 +70,12 @@ def build_sidecar(info: ModelInfo, fmt: str, file_name: str,
         "input": {"name": INPUT_NAME, "shape": ["batch", pre.in_chans, pre.size, pre.size],
                   "dtype": "float32", "layout": "NCHW", "normalised": True},
         "output": {"name": OUTPUT_NAME, "shape": ["batch", n_out],
-                   "meaning": "raw scores; softmax gives class probabilities"
+                   "meaning": "scores already divided by the fitted temperature; softmax gives "
+                   "calibrated class probabilities"
                    if info.task == "classification" else "regression value"},
+        "calibration": {"temperature": info.temperature, "applied_in_graph": True,
+                        "fitted_on": info.extra.get("temperature_fitted_on")}
+        if info.task == "classification" else None,
         "preprocessing": pre.to_dict(),
         "weights": info.spec.to_dict(),
         "model": {"backbone": info.backbone, "head": info.head, "image_size": info.image_size,

@@ -198,6 +198,8 @@ class Trainer:
             self.progress.batch = batch
             self.progress.global_step = ctx.global_step
             self._checkpoint(optimizer)
+            if self.ckpt_dir is None:  # e.g. calibration's cross-fitting models
+                raise Interrupted(f"interrupted at step {ctx.global_step} (no checkpoint)")
             raise Interrupted(
                 f"interrupted at step {ctx.global_step}; checkpoint saved in {self.ckpt_dir}. "
                 f"Continue with: transferlab fit --resume {self.ckpt_dir.parent}")

@@ -31,6 +31,9 @@ class ModelInfo:
     task: str = "classification"
     image_size: int = 224
     extra: dict = field(default_factory=dict)
+    # softmax(logits / temperature) is the calibrated probability; fitted after training
+    # (engine/calibrate.py), 1.0 while training and for models saved before calibration existed
+    temperature: float = 1.0
 
     @property
     def decode_size(self) -> int:
@@ -44,7 +47,7 @@ class ModelInfo:
         return json.dumps({
             "backbone": self.backbone, "spec": self.spec.to_dict(), "classes": self.classes,
             "head": self.head, "task": self.task, "image_size": self.image_size,
-            "extra": self.extra,
+            "extra": self.extra, "temperature": self.temperature,
         })
 
     @classmethod
@@ -52,7 +55,8 @@ class ModelInfo:
         d = json.loads(text)
         return cls(d["backbone"], WeightsSpec.from_dict(d["spec"]), list(d["classes"]),
                    d.get("head", "linear"), d.get("task", "classification"),
-                   int(d.get("image_size", 224)), d.get("extra", {}))
+                   int(d.get("image_size", 224)), d.get("extra", {}),
+                   float(d.get("temperature", 1.0)))
 
 
 class TransferModel(nn.Module):
@@ -67,7 +71,13 @@ class TransferModel(nn.Module):
         return self.backbone.spec
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(self.backbone(x))
+        """Logits divided by the fitted temperature, so every consumer of the model (predict,
+        evaluate, traced exports) gets calibrated probabilities from a plain softmax. T is a
+        Python float, not a tensor: exports trace it as a constant and the state dict (and
+        hence checkpoints and old model files) is unchanged. Training runs at T = 1."""
+        out = self.head(self.backbone(x))
+        t = self.info.temperature
+        return out if t == 1.0 else out / t
 
     def stage_groups(self) -> list[StageGroup]:
         return self.backbone.stage_groups()

@@ -18,7 +18,7 @@ from pathlib import Path
 import yaml
 
 from transferlab.results.metrics import primary_metric, rank_score
-from transferlab.results.report import plots
+from transferlab.results.report import calibration_plot, plots
 from transferlab.results.report.rundata import LoadedRun, StrategyRun, load_run
 
 CSS = """
@@ -108,6 +108,9 @@ def strategy_plots(s: StrategyRun, out: Path) -> Plots:
     elif s.predictions is not None:
         result["wrong"] = _attempt(plots.wrong_grid, s.predictions, s.classes,
                                    Path(f"{stem}-wrong.png"))
+    if test.get("calibration"):
+        result["calibration"] = _attempt(calibration_plot.reliability_diagram,
+                                         test["calibration"], Path(f"{stem}-calibration.png"))
     return result
 
 
@@ -269,6 +272,9 @@ def plots_section(run: LoadedRun, pngs: dict[str, Plots]) -> str:
         parts.append(img(p.get("per_class"), f"{s.name} per-class precision recall F1"))
         parts.append(img(p.get("scatter"), f"{s.name} predicted vs true"))
         parts.append(img(p.get("wrong"), f"{s.name} most confidently wrong test images"))
+        if p.get("calibration"):
+            parts.append(img(p["calibration"], f"{s.name} reliability diagram before/after T")
+                         + calibration_plot.calibration_caption(s.test))
         if not any(p.values()):
             parts.append('<p class="note">no plottable files in this strategy folder.</p>')
     parts.append("</section>")
