@@ -87,10 +87,12 @@ def evaluate(model: ModelLike, data: str | Path = "fashion-mnist", *, split: str
     `output` also writes the full metrics JSON there. `allow_outside` and `on_bad` mean what
     fit's allow_outside_paths and on_bad_file do, so data that fit accepted evaluates too.
     """
+    from transferlab.api.runner import prediction_vectors
     from transferlab.data.transforms import Preprocess
     from transferlab.engine.device import resolve_device
-    from transferlab.engine.loop import evaluate as evaluate_model
+    from transferlab.engine.loop import metrics_from_logits, predict_logits
     from transferlab.results.overlap import overlap_warning
+    from transferlab.results.stats import metric_intervals
 
     if split not in ("train", "test"):
         raise ConfigError(f"split {split!r}: must be 'train' or 'test' (--split train|test)")
@@ -104,7 +106,11 @@ def evaluate(model: ModelLike, data: str | Path = "fashion-mnist", *, split: str
         warn(warning)
     dev = resolve_device(device)
     pre = Preprocess.from_spec(net.spec, net.info.image_size)
-    metrics = evaluate_model(net.to(dev), dataset, pre, dev)
+    logits = predict_logits(net.to(dev), dataset, pre, dev, desc="evaluate")
+    metrics = metrics_from_logits(logits, dataset)
+    metrics["ci95"] = metric_intervals(  # 95% bootstrap intervals over these images
+        *prediction_vectors(logits, dataset),
+        None if dataset.is_regression else len(dataset.classes))
     if output is not None:
         Path(output).write_text(json.dumps(metrics, indent=2))
     return metrics

@@ -31,5 +31,10 @@ def run(args: argparse.Namespace) -> int:
     metrics = evaluate(args.model, args.data, split=args.split, device=args.device,
                        output=args.output, allow_outside=args.allow_outside_paths,
                        on_bad=args.on_bad_file)
-    print(json.dumps({k: round(v, 4) for k, v in metrics.items() if isinstance(v, float)}))
+    from transferlab.api.objects import rounded_intervals
+
+    line = {k: round(v, 4) for k, v in metrics.items() if isinstance(v, float)}
+    if metrics.get("ci95"):
+        line["ci95"] = rounded_intervals(metrics["ci95"])
+    print(json.dumps(line))
     return 0

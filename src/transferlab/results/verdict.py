@@ -10,8 +10,11 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
+
+from transferlab.results import stats
 from transferlab.results.metrics import primary_metric, rank_score
-from transferlab.results.paired import find_pair
+from transferlab.results.paired import find_pair, paired_analysis
 
 WORDS = {"better": "transfer helped", "worse": "transfer hurt",
          "indistinguishable": "indistinguishable"}
@@ -160,3 +163,52 @@ def no_help(transfer: list[dict], base: dict, vs: dict, metric: str) -> str:
             text += (f" (closest: {closest['strategy']}, {gain_text(metric, p['gain'], p['ci95'])}"
                      f", {fmt_p(p['p_value'])})")
     return text
+
+
+SEED_METRICS = ("accuracy", "balanced_accuracy", "macro_f1", "rmse")
+
+
+def seed_summary(per_seed: list[tuple[int, dict]]) -> dict:
+    """Each seed's point and mean ± sd with a t-interval across seeds, per test metric."""
+    out: dict = {"seeds": [s for s, _ in per_seed]}
+    for key in SEED_METRICS:
+        values = [m.get(key) for _, m in per_seed]
+        if all(v is not None for v in values):
+            out[key] = stats.seed_interval(values)
+    return out
+
+
+def judge(rows: list[dict], predictions: dict[str, tuple[np.ndarray, np.ndarray]],
+          classes: list[str] | None, baseline: str | None,
+          seed_metrics: dict[str, list[tuple[int, dict]]] | None = None) -> dict:
+    """Paired tests, verdicts, warnings and the recommendation of a comparison.
+
+    Adds to each row its verdict vs the baseline (gain_ci95, gain_p, verdict) and, with
+    several seeds, its seed summary; returns the comparison-level fields. Strategies without
+    predictions (a broken run) are left out of the paired tests. With several seeds the paired
+    tests use the first seed's predictions (the run in RUN/<strategy>/).
+    """
+    names = [r["strategy"] for r in rows if r["strategy"] in predictions]
+    truths = [predictions[n][0] for n in names]
+    paired: dict = {"pairs": [], "per_class_gain": None, "method": None}
+    if len(names) >= 2 and all(np.array_equal(truths[0], t) for t in truths[1:]):
+        paired = paired_analysis(names, np.asarray(truths[0]),
+                                 [np.asarray(predictions[n][1]) for n in names], classes,
+                                 baseline if baseline in names else None)
+    pairs = paired["pairs"]
+    for r in rows:
+        p = None if baseline is None else find_pair(pairs, r["strategy"], baseline)
+        if p is not None:
+            r.update(gain_ci95=p["ci95"], gain_p=p["p_value"],
+                     verdict=transfer_word(p["verdict"]))
+        if seed_metrics and len(seed_metrics.get(r["strategy"], [])) > 1:
+            r["seeds"] = seed_summary(seed_metrics[r["strategy"]])
+    warnings, notes = transfer_warnings(rows, pairs, baseline)
+    note = per_class_note(paired["per_class_gain"])
+    methods = {"paired": paired["method"]}
+    if seed_metrics and any(len(v) > 1 for v in seed_metrics.values()):
+        methods["seeds"] = ("t-interval across training seeds on the same split; paired tests "
+                            "and per-class gains use the first seed's predictions")
+    return {"warnings": warnings, "notes": notes + ([note] if note else []),
+            "pairs": pairs, "per_class_gain": paired["per_class_gain"],
+            "recommendation": recommend(rows, pairs, baseline), "methods": methods}
