@@ -86,3 +86,29 @@ def test_pair_lines_and_p_values():
     assert per_class_note({"strategy": "ft", "negative": ["cat", "dog"]}) == (
         "ft loses to scratch on class(es) cat, dog (per-class recall, interval below 0)")
     assert per_class_note({"strategy": "ft", "negative": []}) is None
+
+
+def test_a_regression_comparison_is_judged_by_rmse():
+    import numpy as np
+
+    from transferlab.api.compare import build_report, format_table
+    from transferlab.api.runner import StrategyResult
+    from transferlab.results.stats import metric_intervals
+
+    rng = np.random.default_rng(0)
+    y = rng.normal(size=200)
+
+    def result(name: str, noise: float, wall: float) -> StrategyResult:
+        pred = y + rng.normal(0, noise, 200)
+        rmse = float(np.sqrt(np.mean((pred - y) ** 2)))
+        metrics = {"rmse": rmse, "mae": 0.0, "r2": 0.0, "n": 200,
+                   "ci95": metric_intervals(y, pred, None)}
+        return StrategyResult(name, metrics, wall, wall, None, None, y, pred)
+
+    report = build_report([result("finetune", 0.2, 5.0), result("scratch", 1.0, 9.0)], None)
+    ft = report.rows[0]
+    assert ft["transfer_gain"] > 0.5 and ft["verdict"] == "transfer helped"
+    assert ft["gain_ci95"][0] > 0 and report.pairs[0]["test"] == "paired bootstrap"
+    assert report.recommendation.startswith("use finetune: RMSE -0.")
+    lines = format_table(report).splitlines()
+    assert lines[0].split()[:2] == ["strategy", "rmse"] and "[" in lines[1]

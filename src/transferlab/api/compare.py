@@ -159,8 +159,8 @@ def seed_lines(report: ComparisonReport, metric: str) -> list[str]:
     if not rows:
         return []
     n = len(rows[0]["seeds"]["seeds"])
-    lines = ["", f"{metric} across {n} training seeds on the same split (mean ± sd "
-             "[95% t-interval]; paired tests above use the first seed):"]
+    lines = ["", f"{metric} across {n} training seeds on the same split, mean ± sd [95% "
+             "t-interval]", "(the paired tests above use the first seed):"]
     for r in rows:
         s = r["seeds"][metric]
         points = " ".join(f"{v:.4f}" for v in s["values"])
