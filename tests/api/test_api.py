@@ -43,8 +43,12 @@ def test_run_table_and_summary_show_the_test_metrics(run):
     text = str(run)
     assert text == run.table()
     assert text.splitlines()[0].split() == ["strategy", "linear-probe"]
-    assert f"{'accuracy':<20}{run.metrics['accuracy']:.4f}" in text.splitlines()
+    lo, hi = run.metrics["ci95"]["accuracy"]
+    line = f"{'accuracy':<20}{run.metrics['accuracy']:.4f} [{lo:.3f}, {hi:.3f}]"
+    assert line in text.splitlines()  # each metric with its 95% interval
+    assert "bootstrap over" in text.splitlines()[-1]
     assert run.summary()["test"]["accuracy"] == round(run.metrics["accuracy"], 4)
+    assert run.summary()["ci95"]["accuracy"] == [round(lo, 4), round(hi, 4)]
 
 
 def test_model_is_loaded_lazily_once(run):

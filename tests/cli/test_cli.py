@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -66,6 +67,25 @@ def test_compare_prints_table_and_writes_run_folder(compare_run):
         assert word in out
     report = json.loads((run / "comparison.json").read_text())
     assert [r["strategy"] for r in report["rows"]] == ["linear-probe", "finetune", "scratch"]
+    # every metric carries its interval, every strategy vs scratch its paired test and verdict
+    lines = out.splitlines()
+    head = next(i for i, ln in enumerate(lines) if ln.startswith("strategy"))
+    for ln in lines[head + 1:head + 4]:
+        assert re.search(r"\d\.\d{4} \[\d\.\d{3}, \d\.\d{3}\]", ln), ln
+        assert len(ln) <= 100
+    assert re.search(r"finetune vs scratch: [+-]\d\.\d{3} \[.*\], McNemar p", out)
+    assert "linear-probe vs finetune:" in out
+    assert "intervals: bootstrap over 6 test images, 1000 resamples, percentile" in out
+    advice = [ln for ln in lines if ln.startswith("recommendation: ")]
+    assert len(advice) == 1 and advice[0][len("recommendation: "):] == report["recommendation"]
+    for r in report["rows"]:
+        assert r["ci95"]["accuracy"][0] <= r["accuracy"] <= r["ci95"]["accuracy"][1]
+        if r["strategy"] != "scratch":
+            assert 0 <= r["gain_p"] <= 1 and r["verdict"] in (
+                "transfer helped", "transfer hurt", "indistinguishable")
+    assert {(p["a"], p["b"]) for p in report["pairs"]} == {
+        ("linear-probe", "scratch"), ("finetune", "scratch"), ("linear-probe", "finetune")}
+    assert report["per_class_gain"]["baseline"] == "scratch"
     data = json.loads((run / "data.json").read_text())
     assert data["train"]["skipped"] == 1
     assert data["train"]["skipped_files"][0]["path"].endswith("broken.png")
@@ -81,7 +101,9 @@ def test_evaluate_and_predict_from_a_run(compare_run, tmp_path):
     data = write_folder(tmp_path / "eval", classes=3, per_class=4)
     out = cli("evaluate", str(model_dir), "--data", str(data), "--split", "train",
               "--output", str(tmp_path / "m.json")).stdout
-    assert "accuracy" in json.loads(out.strip().splitlines()[-1])
+    line = json.loads(out.strip().splitlines()[-1])
+    assert "accuracy" in line and len(line["ci95"]["accuracy"]) == 2
+    assert line["ci95"]["method"] == "bootstrap over 12 test images, 1000 resamples, percentile"
     assert json.loads((tmp_path / "m.json").read_text())["n"] == 12
     pred = cli("predict", str(model_dir), str(data / "class_2"), "--top-k", "2").stdout
     lines = [ln for ln in pred.splitlines() if "img_" in ln]
@@ -97,6 +119,8 @@ def test_fit_writes_model_and_resolved_config(tmp_path):
               str(tmp_path), "--name", "f").stdout
     summary = [ln for ln in out.splitlines() if ln.startswith("{")][-1]
     assert json.loads(summary)["strategy"] == "head"
+    lo, hi = json.loads(summary)["ci95"]["accuracy"]
+    assert lo <= json.loads(summary)["test"]["accuracy"] <= hi
     resolved = yaml.safe_load((tmp_path / "f" / "config.yaml").read_text())
     assert resolved["recipe"]["image_size"] == 32
     assert resolved["phases"][0]["frozen"] == "all"

@@ -157,7 +157,7 @@ def test_compare_report_is_self_contained_and_ordered(compare_run: Path) -> None
                                      ">Plots<", "Resolved configuration", ">Data<",
                                      ">Environment<")]
     assert order == sorted(order), "sections out of order"
-    assert "linear-probe is 0.0500 below scratch" in page
+    assert "linear-probe is 0.3000 below scratch" in page
     assert "Best: finetune" in page and "+0.2833 vs scratch" in page
     assert "photos/Sneaker/broken.jpg" in page and "truncated JPEG" in page
     assert "Skipped bad files: 2" in page and "2.14.1" in page

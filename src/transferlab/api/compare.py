@@ -12,8 +12,7 @@ from transferlab.engine.strategies import STRATEGIES
 from transferlab.results.metrics import rank_score
 from transferlab.results.report import write_report_safely
 from transferlab.results.runfolder import RunFolder
-
-NEGATIVE_TRANSFER_MARGIN = 0.0
+from transferlab.results.verdict import fmt_ci, judge, pair_line
 
 
 @dataclass
@@ -23,27 +22,70 @@ class ComparisonReport:
     warnings: list[str]
     run_dir: Path
     results: list[StrategyResult] = field(default_factory=list, repr=False)  # full metrics
+    # the verdict (results/verdict.py): paired tests, per-class gain, recommendation
+    pairs: list[dict] = field(default_factory=list)
+    per_class_gain: dict | None = None
+    notes: list[str] = field(default_factory=list)
+    recommendation: str | None = None
+    methods: dict = field(default_factory=dict)
+    seed_results: dict[str, list[StrategyResult]] = field(default_factory=dict, repr=False)
 
     def to_dict(self) -> dict:
         return {"rows": self.rows, "baseline": self.baseline, "warnings": self.warnings,
-                "run_dir": str(self.run_dir)}
+                "run_dir": str(self.run_dir), "recommendation": self.recommendation,
+                "notes": self.notes, "pairs": self.pairs,
+                "per_class_gain": self.per_class_gain, "methods": self.methods}
 
 
-def build_report(results: list[StrategyResult], run_dir: Path) -> ComparisonReport:
+def build_report(results: list[StrategyResult], run_dir: Path,
+                 seed_results: dict[str, list[StrategyResult]] | None = None
+                 ) -> ComparisonReport:
+    """Rows with gains over scratch, judged by paired tests on the same test images.
+
+    `seed_results`: the extra training seeds of each strategy (compare --seeds); `results`
+    holds each strategy's first seed, whose predictions the paired tests use.
+    """
     rows = [r.row() for r in results]
     base = next((r for r in rows if r["strategy"] == "scratch"), None)
-    warnings = []
-    for r in rows:
+    for r, res in zip(rows, results, strict=True):
+        r["ci95"] = getattr(res, "metrics", {}).get("ci95")
         if base is None or r is base:
             r["transfer_gain"] = None
             continue
         gain = rank_score(r) - rank_score(base)  # a missing metric: no gain, not +-inf
         r["transfer_gain"] = gain if math.isfinite(gain) else None
-        if r["transfer_gain"] is not None and gain < NEGATIVE_TRANSFER_MARGIN:
-            warnings.append(
-                f"negative transfer: {r['strategy']} is {-r['transfer_gain']:.4f} below scratch "
-                "on the test set; the pretrained weights hurt on this data")
-    return ComparisonReport(rows, "scratch" if base else None, warnings, run_dir, results)
+    seeds = {res.strategy: [(res.seed, res.metrics)] + [(x.seed, x.metrics) for x in extra]
+             for res in results if (extra := (seed_results or {}).get(res.strategy))}
+    verdict = judge(rows, strategy_predictions(results), class_names(results),
+                    "scratch" if base else None, seeds)
+    methods = {"intervals": next((r["ci95"]["method"] for r in rows if r.get("ci95")), None),
+               **verdict["methods"]}
+    return ComparisonReport(rows, "scratch" if base else None, verdict["warnings"], run_dir,
+                            results, verdict["pairs"], verdict["per_class_gain"],
+                            verdict["notes"], verdict["recommendation"], methods,
+                            dict(seed_results or {}))
+
+
+def strategy_predictions(results: list[StrategyResult]) -> dict[str, tuple]:
+    """(y_true, y_pred) per strategy: held in memory, else the run's predictions.npz."""
+    out = {}
+    for r in results:
+        y_true, y_pred = getattr(r, "y_true", None), getattr(r, "y_pred", None)
+        if y_pred is None and getattr(r, "run_dir", None) is not None:
+            saved = RunFolder(r.run_dir).read_predictions(required=False) or {}
+            y_true, y_pred = saved.get("y_true"), saved.get("y_pred")
+        if y_true is not None and y_pred is not None:
+            out[r.strategy] = (y_true, y_pred)
+    return out
+
+
+def class_names(results: list[StrategyResult]) -> list[str] | None:
+    """The classes of a classification comparison; None for regression."""
+    for r in results:
+        per_class = getattr(r, "metrics", {}).get("per_class")
+        if per_class:
+            return [str(c["class"]) for c in per_class]
+    return None
 
 
 def compare(cfg: RunConfig, log=print) -> ComparisonReport:
@@ -59,23 +101,69 @@ def compare(cfg: RunConfig, log=print) -> ComparisonReport:
     folder.write_config(cfg.to_dict())
     folder.write_data(splits.summary())
     results = [run_strategy(cfg, s, splits, run_dir / s, log) for s in cfg.strategies]
-    report = build_report(results, run_dir)
+    extra = {s: run_extra_seeds(cfg, s, splits, run_dir / s, log) for s in cfg.strategies
+             if cfg.seeds > 1}
+    report = build_report(results, run_dir, extra)
     folder.write_comparison(report.to_dict())
     write_report_safely(run_dir, log)  # plots + report.html; a failure only warns
     return report
 
 
+def run_extra_seeds(cfg: RunConfig, strategy: str, splits, folder: Path, log=print
+                    ) -> list[StrategyResult]:
+    """Seeds seed+1 ... seed+N-1 of one strategy on the same split, in RUN/<strategy>/seed-S/
+    (the first seed stays in RUN/<strategy>/, as with one seed)."""
+    out = []
+    for seed in range(cfg.seed + 1, cfg.seed + cfg.seeds):
+        log(f"[{strategy}] training seed {seed} ({seed - cfg.seed + 1} of {cfg.seeds})")
+        out.append(run_strategy(cfg, strategy, splits, folder / f"seed-{seed}", log,
+                                train_seed=seed))
+    return out
+
+
 def format_table(report: ComparisonReport) -> str:
+    """The strategies with 95% intervals, then the paired tests and the seed summary."""
     regression = any(r.get("accuracy") is None for r in report.rows)
     metric_name = "rmse" if regression else "accuracy"
     head = ("strategy", metric_name, "macro-F1", "wall s", "gain vs scratch")
-    lines = [f"{head[0]:<14}{head[1]:>10}{head[2]:>10}{head[3]:>9}{head[4]:>17}"]
+    lines = [f"{head[0]:<14}{head[1]:>23}{head[2]:>23}{head[3]:>9}{head[4]:>26}"]
     for r in report.rows:
+        ci = r.get("ci95") or {}
         value = r.get("rmse") if regression else r.get("accuracy")
-        metric = "-" if value is None else f"{value:.4f}"  # a broken run shows '-', no crash
-        f1 = "-" if r.get("macro_f1") is None else f"{r['macro_f1']:.4f}"
+        metric = cell(value, ci.get(metric_name))  # a broken run shows '-', no crash
+        f1 = cell(r.get("macro_f1"), ci.get("macro_f1"))
         gain = "baseline" if r["strategy"] == report.baseline else (
-            "-" if r["transfer_gain"] is None else f"{r['transfer_gain']:+.4f}")
-        lines.append(f"{r['strategy']:<14}{metric:>10}{f1:>10}{r['wall_seconds']:>9.1f}"
-                     f"{gain:>17}")
+            cell(r["transfer_gain"], r.get("gain_ci95"), signed=True))
+        lines.append(f"{r['strategy']:<14}{metric:>23}{f1:>23}{r['wall_seconds']:>9.1f}"
+                     f"{gain:>26}")
+    if report.pairs:
+        lines += ["", "paired on the same test images (gain [95% interval], test):"]
+        lines += [f"  {pair_line(p, metric_name)}" for p in report.pairs]
+    lines += seed_lines(report, metric_name)
+    if report.methods.get("intervals"):
+        lines.append(f"intervals: {report.methods['intervals']}")
     return "\n".join(lines)
+
+
+def cell(value: float | None, ci: list[float] | None, signed: bool = False) -> str:
+    """`0.8543 [0.847, 0.861]`; '-' for a missing value, the bare value without an interval."""
+    if value is None:
+        return "-"
+    text = f"{value:+.4f}" if signed else f"{value:.4f}"
+    return text if ci is None else f"{text} {fmt_ci(ci, signed)}"
+
+
+def seed_lines(report: ComparisonReport, metric: str) -> list[str]:
+    """Mean ± sd [t-interval] across training seeds, and each seed's point."""
+    rows = [r for r in report.rows if (r.get("seeds") or {}).get(metric)]
+    if not rows:
+        return []
+    n = len(rows[0]["seeds"]["seeds"])
+    lines = ["", f"{metric} across {n} training seeds on the same split, mean ± sd [95% "
+             "t-interval]", "(the paired tests above use the first seed):"]
+    for r in rows:
+        s = r["seeds"][metric]
+        points = " ".join(f"{v:.4f}" for v in s["values"])
+        spread = "" if s["sd"] is None else f" ± {s['sd']:.4f} {fmt_ci(s['ci95'], False)}"
+        lines.append(f"  {r['strategy']:<14}{s['mean']:.4f}{spread}   seeds: {points}")
+    return lines

@@ -58,18 +58,30 @@ class Run:
     def summary(self) -> dict:
         """The one-line JSON `transferlab fit` prints: strategy, rounded test metrics, time."""
         test = {k: round(v, 4) for k, v in self.metrics.items() if isinstance(v, float)}
-        return {"strategy": self.strategy, "test": test,
-                "wall_seconds": round(self.wall_seconds, 1)}
+        out = {"strategy": self.strategy, "test": test,
+               "wall_seconds": round(self.wall_seconds, 1)}
+        return out | ({"ci95": rounded_intervals(self.metrics["ci95"])}
+                      if self.metrics.get("ci95") else {})
 
     def table(self) -> str:
         """The scalar test metrics, one per line, under the strategy and run folder."""
         lines = [f"{'strategy':<20}{self.strategy}", f"{'run folder':<20}{self.run_dir}"]
-        lines += [f"{k:<20}{v:.4f}" for k, v in self.metrics.items() if isinstance(v, float)]
+        ci = self.metrics.get("ci95") or {}
+        lines += [f"{k:<20}{v:.4f}" + (f" [{ci[k][0]:.3f}, {ci[k][1]:.3f}]" if ci.get(k) else "")
+                  for k, v in self.metrics.items() if isinstance(v, float)]
         lines.append(f"{'wall seconds':<20}{self.wall_seconds:.1f}")
+        if ci.get("method"):
+            lines.append(f"{'95% intervals':<20}{ci['method']}")
         return "\n".join(lines)
 
     def __str__(self) -> str:
         return self.table()
+
+
+def rounded_intervals(ci: dict) -> dict:
+    """metrics["ci95"] for a one-line JSON: bounds to 4 decimals, the method in words."""
+    return {k: [round(b, 4) for b in v] if isinstance(v, list) else v for k, v in ci.items()
+            if k != "level"}
 
 
 @dataclass
@@ -96,6 +108,11 @@ class Comparison:
         return self.report.baseline
 
     @property
+    def recommendation(self) -> str | None:
+        """One sentence: which strategy to use, weighing gain, its interval and wall time."""
+        return self.report.recommendation
+
+    @property
     def metrics(self) -> dict[str, dict]:
         """Test metrics per strategy."""
         return {name: run.metrics for name, run in self.runs.items()}
@@ -119,7 +136,10 @@ class Comparison:
         return format_table(self.report)
 
     def __str__(self) -> str:
-        return "\n".join([self.table(), *(f"WARNING: {w}" for w in self.warnings)])
+        notes = [f"note: {n}" for n in self.report.notes]
+        advice = [f"recommendation: {self.recommendation}"] if self.recommendation else []
+        return "\n".join([self.table(), *(f"WARNING: {w}" for w in self.warnings), *notes,
+                          *advice])
 
 
 @dataclass

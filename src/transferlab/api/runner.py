@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import platform
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from transferlab.backbones.weights import WeightsSpec
@@ -27,6 +28,7 @@ from transferlab.errors import DataError
 from transferlab.model import TransferModel, build_model
 from transferlab.results.overlap import save_training_hashes
 from transferlab.results.runfolder import MODEL, RunFolder
+from transferlab.results.stats import metric_intervals
 
 DECODE_SIZE = 224  # folder/CSV images are never stored larger (the bundled backbones' input)
 
@@ -39,6 +41,10 @@ class StrategyResult:
     train_seconds: float
     run_dir: Path
     recipe: Recipe
+    # test labels and predictions, kept for the paired comparisons of `compare`
+    y_true: np.ndarray | None = field(default=None, repr=False)
+    y_pred: np.ndarray | None = field(default=None, repr=False)
+    seed: int | None = None  # the training seed (compare --seeds)
 
     def row(self) -> dict:
         m = self.metrics
@@ -133,7 +139,11 @@ def environment() -> dict:
 
 
 def run_strategy(cfg: RunConfig, strategy: str, splits: DataSplits, run_dir: Path,
-                 log=print, resume: bool = False) -> StrategyResult:
+                 log=print, resume: bool = False, train_seed: int | None = None
+                 ) -> StrategyResult:
+    """`train_seed` (compare --seeds) replaces cfg.seed for initialisation and training
+    only; the data split in `splits` was drawn with cfg.seed and stays the same."""
+    seed = cfg.seed if train_seed is None else train_seed
     t0 = time.perf_counter()
     log = dist.main_only(log)  # under torchrun: rank 0 logs and writes the run folder
     if dist.is_main():
@@ -143,7 +153,7 @@ def run_strategy(cfg: RunConfig, strategy: str, splits: DataSplits, run_dir: Pat
     device = dist.local_device(resolve_device(cfg.device))
     if cfg.deterministic:
         torch.use_deterministic_algorithms(True, warn_only=True)
-    torch.manual_seed(cfg.seed)  # head (and scratch backbone) initialisation
+    torch.manual_seed(seed)  # head (and scratch backbone) initialisation
     model = build_model(cfg.backbone, splits.train.classes, pretrained=strategy != "scratch",
                         head=cfg.head, task=cfg.task, in_chans=cfg.in_chans,
                         adapt=cfg.adapt_input, arch=cfg.arch)
@@ -163,9 +173,9 @@ def run_strategy(cfg: RunConfig, strategy: str, splits: DataSplits, run_dir: Pat
     balance = resolve_balance(cfg.balance, splits.train.labels, splits.train.classes)
     if not splits.train.is_regression:
         log(balance.line())
-    calibrator = Calibrator(model, splits, recipe, phases, device, cfg.seed, log,
+    calibrator = Calibrator(model, splits, recipe, phases, device, seed, log,
                             balance=balance, mode=cfg.calibration)
-    trainer = Trainer(model, splits, recipe, phases, device, cfg.seed, run_dir / "checkpoint",
+    trainer = Trainer(model, splits, recipe, phases, device, seed, run_dir / "checkpoint",
                       log=log, history_path=RunFolder(run_dir).history_path, balance=balance)
     progress = trainer.run(resume=resume)
     fitted = calibrator.fit(model, trainer.pre)  # sets the model's temperature (T)
@@ -173,14 +183,24 @@ def run_strategy(cfg: RunConfig, strategy: str, splits: DataSplits, run_dir: Pat
                             sharded=True)
     metrics = metrics_from_logits(logits, splits.test)
     metrics.update(calibration_metrics(logits, splits.test, fitted, log))
+    y_true, y_pred = prediction_vectors(logits, splits.test)
+    metrics["ci95"] = metric_intervals(  # final test metrics only, not every validation
+        y_true, y_pred, None if splits.test.is_regression else len(splits.test.classes))
     wall = time.perf_counter() - t0
     if dist.is_main():
         save_run(run_dir, model, cfg, strategy, recipe, phases, metrics, progress.history, wall,
-                 trainer.param_layout, splits, balance)
+                 trainer.param_layout, splits, None if train_seed is None else seed, balance)
         save_predictions(run_dir, logits, splits.test)
         if not cfg.keep_checkpoints:  # finished and saved: the final model is what remains
             prune_checkpoints(run_dir / "checkpoint")
-    return StrategyResult(strategy, metrics, wall, progress.train_seconds, run_dir, recipe)
+    return StrategyResult(strategy, metrics, wall, progress.train_seconds, run_dir, recipe,
+                          y_true, y_pred, seed)
+
+
+def prediction_vectors(logits: torch.Tensor, test: ImageSet) -> tuple[np.ndarray, np.ndarray]:
+    """Test labels and predictions (class index, or value for regression) as numpy."""
+    pred = logits.squeeze(-1) if test.is_regression else logits.argmax(-1)
+    return test.labels.numpy(), pred.numpy()
 
 
 WRONG_GRID = 16
@@ -205,15 +225,17 @@ def save_predictions(run_dir: Path, logits: torch.Tensor, test: ImageSet) -> Non
 
 def save_run(run_dir: Path, model: TransferModel, cfg: RunConfig, strategy: str, recipe: Recipe,
              phases: list, metrics: dict, history: list, wall: float, layout: list,
-             splits: DataSplits, balance: Balance | None = None) -> None:
+             splits: DataSplits, train_seed: int | None = None,
+             balance: Balance | None = None) -> None:
     folder = RunFolder(run_dir)
+    seeds = {} if train_seed is None else {"seeds": {"split": cfg.seed, "training": train_seed}}
     model.save(folder.file(MODEL))
     folder.write_config(
         {**cfg.to_dict(), "strategy": strategy}, recipe=recipe.to_dict(),
         balance=balance.to_dict() if balance is not None else None,
         phases=[p.to_dict() for p in phases], param_groups=layout,
         preprocess=Preprocess.from_spec(model.spec, recipe.image_size).__dict__,
-        weights=model.spec.to_dict() | {"labels": f"{len(model.spec.labels)} labels"})
+        weights=model.spec.to_dict() | {"labels": f"{len(model.spec.labels)} labels"}, **seeds)
     folder.write_metrics(strategy, metrics, wall, environment())
     folder.write_history(history)
     folder.write_data(splits.summary())

@@ -87,11 +87,13 @@ def evaluate(model: ModelLike, data: str | Path = "fashion-mnist", *, split: str
     `output` also writes the full metrics JSON there. `allow_outside` and `on_bad` mean what
     fit's allow_outside_paths and on_bad_file do, so data that fit accepted evaluates too.
     """
+    from transferlab.api.runner import prediction_vectors
     from transferlab.data.transforms import Preprocess
     from transferlab.engine.calibrate import calibration_metrics, saved_fit
     from transferlab.engine.device import resolve_device
     from transferlab.engine.loop import metrics_from_logits, predict_logits
     from transferlab.results.overlap import overlap_warning
+    from transferlab.results.stats import metric_intervals
 
     if split not in ("train", "test"):
         raise ConfigError(f"split {split!r}: must be 'train' or 'test' (--split train|test)")
@@ -108,6 +110,9 @@ def evaluate(model: ModelLike, data: str | Path = "fashion-mnist", *, split: str
     logits = predict_logits(net.to(dev), dataset, pre, dev, desc="evaluate")
     metrics = metrics_from_logits(logits, dataset)
     metrics.update(calibration_metrics(logits, dataset, saved_fit(net)))  # ECE before/after T
+    metrics["ci95"] = metric_intervals(  # 95% bootstrap intervals over these images
+        *prediction_vectors(logits, dataset),
+        None if dataset.is_regression else len(dataset.classes))
     if output is not None:
         Path(output).write_text(json.dumps(metrics, indent=2))
     return metrics

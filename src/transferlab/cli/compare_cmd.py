@@ -42,6 +42,10 @@ def run(args: argparse.Namespace) -> int:
     print(report.table())
     for w in report.warnings:
         print(f"WARNING: {w}")
+    for note in report.report.notes:
+        print(f"note: {note}")
+    if report.recommendation:
+        print(f"\nrecommendation: {report.recommendation}")
     size = folder_size(report.run_dir)
     print(f"\nrun folder {report.run_dir}: {human_size(size)}")
     return 0

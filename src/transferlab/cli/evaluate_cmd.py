@@ -35,5 +35,10 @@ def run(args: argparse.Namespace) -> int:
         from transferlab.results.calibration import describe
 
         print(f"calibration: {describe(metrics['calibration'])}")
-    print(json.dumps({k: round(v, 4) for k, v in metrics.items() if isinstance(v, float)}))
+    from transferlab.api.objects import rounded_intervals
+
+    line = {k: round(v, 4) for k, v in metrics.items() if isinstance(v, float)}
+    if metrics.get("ci95"):
+        line["ci95"] = rounded_intervals(metrics["ci95"])
+    print(json.dumps(line))
     return 0

@@ -20,6 +20,7 @@ import yaml
 from transferlab.results.metrics import primary_metric, rank_score
 from transferlab.results.report import calibration_plot, plots
 from transferlab.results.report.rundata import LoadedRun, StrategyRun, load_run
+from transferlab.results.report.verdict_section import recommendation_line, verdict_section
 
 CSS = """
 :root{--fg:#1a202c;--muted:#4a5568;--line:#e2e8f0;--bg:#f7fafc;--good:#276749;--bad:#c53030;
@@ -145,7 +146,7 @@ def headline(run: LoadedRun) -> str:
     """The one sentence a reader should leave with."""
     rows = (run.comparison or {}).get("rows") or []
     if run.kind == "compare" and rows:
-        return compare_headline(run, rows) + warning_badge(run)
+        return compare_headline(run, rows) + warning_badge(run) + recommendation_line(run)
     return fit_headline(run)
 
 
@@ -346,7 +347,8 @@ def render_page(run: LoadedRun, pngs: dict[str, Plots]) -> str:
             f"<title>{esc(title)}</title><style>{CSS}</style></head><body>"
             f"<header><h1>{esc(title)}</h1><div class='sub'>{esc(run.path)} · report made "
             f"{made}</div><div class='headline'>{headline(run)}</div></header><main>"
-            f"{results_section(run)}{plots_section(run, pngs)}{config_section(run)}"
+            f"{results_section(run)}{verdict_section(run)}{plots_section(run, pngs)}"
+            f"{config_section(run)}"
             f"{data_section(run)}{environment_section(run)}</main></body></html>")
 
 

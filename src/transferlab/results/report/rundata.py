@@ -31,6 +31,7 @@ class StrategyRun:
     history: list[dict] = field(default_factory=list)
     predictions: dict[str, np.ndarray] | None = None
     classes: list[str] = field(default_factory=list)
+    seeds: dict[int, dict] = field(default_factory=dict)  # compare --seeds: seed -> test metrics
 
     @property
     def test(self) -> dict:
@@ -77,7 +78,18 @@ def load_strategy(path: Path, name: str | None = None, data: dict | None = None)
                        config=folder.read_config(required=False), metrics=metrics,
                        history=folder.read_history(),
                        predictions=folder.read_predictions(required=False),
-                       classes=class_names(metrics, data))
+                       classes=class_names(metrics, data), seeds=seed_metrics(path))
+
+
+def seed_metrics(path: Path) -> dict[int, dict]:
+    """compare --seeds: the extra training seeds' test metrics, from RUN/<strategy>/seed-S/."""
+    out = {}
+    for d in path.glob("seed-*"):
+        if d.is_dir() and d.name[5:].isdigit():
+            saved = RunFolder(d).read_metrics(required=False)
+            if saved:
+                out[int(d.name[5:])] = saved.get("test", {})
+    return dict(sorted(out.items()))
 
 
 def load_run(run_dir: Path) -> LoadedRun:
