@@ -77,7 +77,7 @@ SETTING_RULES: dict[str, Rule] = {
     "arch": Rule(str, "resnet18", optional=True),
     "allow_outside_paths": Rule(bool, True),
     "seeds": _int(1, 20, 3, optional=False),
-    "balance": Rule(str, "auto", choices=("auto", "none", "weights", "sampler")),
+    "balance": Rule(str, "auto", choices=("auto", "none", "logit-adjust", "weights", "sampler")),
     "calibration": Rule(str, "auto", choices=("auto", "validation", "none")),
 }
 
@@ -250,7 +250,8 @@ class RunConfig:
     arch: str | None = None  # timm architecture of a --backbone weights file without metadata
     allow_outside_paths: bool = False  # CSV rows / links may leave the data folder
     seeds: int = 1  # compare: training seeds per strategy (seed, seed+1, ...) on the same split
-    balance: str = "auto"  # class imbalance: auto (on above a 3:1 ratio), none, weights, sampler
+    # class imbalance: auto (logit-adjust above a 3:1 ratio), none, logit-adjust, weights, sampler
+    balance: str = "auto"
     # temperature scaling: auto = on the validation split, else by 3-fold cross-fitting;
     # validation = only where there is a validation split; none = T stays 1
     calibration: str = "auto"
@@ -261,7 +262,7 @@ class RunConfig:
             setattr(self, f.name, check_setting(f.name, getattr(self, f.name)))
         if self.per_class is None:  # not given: the demo's budget, or all of the user's data
             self.per_class = DEMO_PER_CLASS if self.data.lower() in DEMO_DATA else 0
-        if self.task == "regression" and self.balance in ("weights", "sampler"):
+        if self.task == "regression" and self.balance not in ("auto", "none"):
             raise SettingError("balance", self.balance, "task regression has no classes to "
                                "balance")
 

@@ -4,6 +4,7 @@ records it, and a sampler / class-weighted probe run trains."""
 from __future__ import annotations
 
 import json
+import math
 import os
 import subprocess
 import sys
@@ -36,15 +37,19 @@ def _saved(run) -> dict:
 
 
 @pytest.mark.slow
-def test_auto_turns_class_weights_on_and_says_so(imbalanced, tmp_path):
+def test_auto_turns_logit_adjustment_on_and_says_so(imbalanced, tmp_path):
     lines: list[str] = []
     run = _fit(imbalanced, tmp_path, "finetune", None, lines)
     said = [ln for ln in lines if ln.startswith("balance:")]
-    assert said == ["balance: auto → class weights (largest/smallest = 4.8 > 3: "
-                    "'class_0' 24, 'class_1' 5)"]
+    assert said == ["balance: auto → logit adjustment (largest/smallest = 4.8 > 3: "
+                    "'class_0' 24, 'class_1' 5)",
+                    "balance: training class prior subtracted from the logits (logit "
+                    "adjustment)"]
+    prior = run.model.info.extra["logit_adjustment"]  # saved with the model: predict applies it
+    assert prior == pytest.approx([math.log(24 / 29), math.log(5 / 29)], abs=1e-5)
     saved = _saved(run)
     assert saved["config"]["balance"] == "auto"
-    assert saved["balance"]["resolved"] == "weights"
+    assert saved["balance"]["resolved"] == "logit-adjust"
     assert saved["balance"]["largest_smallest_ratio"] == 4.8
     w = saved["balance"]["class_weights"]
     assert w["class_1"] / w["class_0"] == pytest.approx(24 / 5, rel=1e-4)

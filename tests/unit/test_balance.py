@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 import torch
@@ -76,9 +78,10 @@ def test_sampler_batches_balanced_same_length_and_seeded():
 
 def test_auto_threshold_and_log_line():
     four = bal.resolve_balance("auto", _labels(40, 10), ["shirt", "bag"])
-    assert four.mode == "weights" and four.ratio == 4.0
-    assert four.line() == ("balance: auto → class weights (largest/smallest = 4.0 > 3: "
+    assert four.mode == "logit-adjust" and four.ratio == 4.0
+    assert four.line() == ("balance: auto → logit adjustment (largest/smallest = 4.0 > 3: "
                            "'shirt' 40, 'bag' 10)")
+    assert four.loss_weights is None and four.probe_weights is None  # training untouched
     two = bal.resolve_balance("auto", _labels(20, 10), ["shirt", "bag"])
     assert two.mode == "none" and not two.active and two.loss_weights is None
     assert "≤ 3" in two.line()
@@ -87,7 +90,7 @@ def test_auto_threshold_and_log_line():
     forced = bal.resolve_balance("weights", _labels(10, 10), ["a", "b"])
     assert forced.mode == "weights" and forced.loss_weights.tolist() == [1.0, 1.0]
     d = four.to_dict()
-    assert d["setting"] == "auto" and d["resolved"] == "weights"
+    assert d["setting"] == "auto" and d["resolved"] == "logit-adjust"
     assert d["class_weights"] == pytest.approx({"shirt": 0.4, "bag": 1.6})
 
 
@@ -115,10 +118,37 @@ def test_probe_gets_class_weight(monkeypatch):
     g = torch.Generator().manual_seed(0)
     y = _labels(40, 8)
     x = torch.randn(48, 5, generator=g) + y[:, None].float()
-    weights = list(bal.resolve_balance("auto", y, ["a", "b"]).probe_weights)
+    weights = list(bal.resolve_balance("weights", y, ["a", "b"]).probe_weights)
     _w, _b, info = probe.fit_linear_probe(x, y, 2, seed=0, class_weight=weights)
     # sklearn's "balanced" scale: n / (classes x count); image weights sum to n
     assert seen[-1] == pytest.approx({0: 48 / 80, 1: 48 / 16})
     assert info["class_weight"] == pytest.approx({"0": 0.6, "1": 3.0})
     probe.fit_linear_probe(x, y, 2, seed=0)
     assert seen[-1] is None
+
+
+def test_logit_adjust_subtracts_the_training_prior_times_t():
+    """Counts 40:10 → prior (0.8, 0.2): the bias moves by -T·log π, so softmax(logits / T) is
+    the calibrated posterior divided by π (renormalised): a balanced class mix."""
+    from transferlab.model.heads import create_head
+
+    la = bal.resolve_balance("logit-adjust", _labels(40, 10), ["a", "b"])
+    assert la.log_prior.tolist() == pytest.approx([math.log(0.8), math.log(0.2)])
+
+    class Net(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.head = create_head("linear", 3, 2)
+            self.info = type("Info", (), {"temperature": 2.0, "extra": {}})()
+
+    net = Net()
+    before = net.head[-1].bias.clone() if isinstance(net.head, torch.nn.Sequential) \
+        else net.head.bias.clone()
+    assert bal.adjust_logits(net, la)
+    after = net.head[-1].bias if isinstance(net.head, torch.nn.Sequential) else net.head.bias
+    assert (before - after).tolist() == pytest.approx([2 * math.log(0.8), 2 * math.log(0.2)],
+                                                      abs=1e-6)
+    assert net.info.extra["logit_adjustment"] == pytest.approx([math.log(0.8), math.log(0.2)],
+                                                               abs=1e-6)
+    assert not bal.adjust_logits(net, bal.resolve_balance("weights", _labels(40, 10),
+                                                          ["a", "b"]))

@@ -16,7 +16,7 @@ from transferlab.config import RunConfig, check_run_name
 from transferlab.data import DataSplits, ImageSet, load_dataset, make_splits
 from transferlab.data.transforms import Preprocess
 from transferlab.engine import distributed as dist
-from transferlab.engine.balance import Balance, resolve_balance
+from transferlab.engine.balance import Balance, adjust_logits, resolve_balance
 from transferlab.engine.calibrate import Calibrator, calibration_metrics
 from transferlab.engine.checkpoint import prune_checkpoints
 from transferlab.engine.device import resolve_device
@@ -179,6 +179,8 @@ def run_strategy(cfg: RunConfig, strategy: str, splits: DataSplits, run_dir: Pat
                       log=log, history_path=RunFolder(run_dir).history_path, balance=balance)
     progress = trainer.run(resume=resume)
     fitted = calibrator.fit(model, trainer.pre)  # sets the model's temperature (T)
+    if adjust_logits(model, balance):  # after T: the prior is subtracted from calibrated logits
+        log("balance: training class prior subtracted from the logits (logit adjustment)")
     logits = predict_logits(model, splits.test, trainer.pre, device, desc=f"test {strategy}",
                             sharded=True)
     metrics = metrics_from_logits(logits, splits.test)

@@ -67,10 +67,12 @@ def add_recipe_args(p: argparse.ArgumentParser) -> None:
                    "groups kept frozen")
     g.add_argument("--layer-decay", type=float, help="layer-wise LR decay per stage (e.g. 0.75)")
     g.add_argument("--patience", type=int, help="early stopping: epochs without validation gain")
-    g.add_argument("--balance", choices=["auto", "none", "weights", "sampler"],
-                   help="class imbalance: weights = class-weighted loss, sampler = class-"
-                   "balanced batches, none; auto (default) = weights when the largest class "
-                   "has over 3x the images of the smallest (said in the log)")
+    g.add_argument("--balance", choices=["auto", "none", "logit-adjust", "weights", "sampler"],
+                   help="class imbalance: logit-adjust = subtract the training class prior "
+                   "from the logits after training (for a balanced class mix), weights = class-"
+                   "weighted loss, sampler = class-balanced batches, none; auto (default) = "
+                   "logit-adjust when the largest class has over 3x the images of the smallest "
+                   "(said in the log)")
     g.add_argument("--calibration", choices=["auto", "validation", "none"],
                    help="temperature scaling after training: auto (default) fits T on the "
                    "validation split, or by 3-fold cross-fitting (3 extra trainings on 2/3 of "
