@@ -7,12 +7,14 @@ Writes Fashion-MNIST (Debian's IDX files) as PNG image folders under --out, trai
             test (leaks), each copy perturbed: shifted 1-2 px (edges filled black), resized to
             22-56 px, saved as JPEG quality 70-90 (the loader decodes it back to 28 px)
 
-For dHash and pHash it prints, per Hamming threshold, the recall on the planted pairs (share of
-planted pairs whose hashes are within the threshold; goal >= 0.95) and the near-duplicate pairs
-found in the clean folder (goal <= 1% of images; Fashion-MNIST has genuinely near-identical
-items, and every pair found there is counted). Then the seconds `transferlab check` takes on
-the planted folder, cold (empty decode cache: scan + decode + hash + search) and warm (decode
-cache hit: hashing + search), each in a fresh process.
+For the near-copy search `transferlab check` uses (data/nearcopy.py: K-nearest thumbnail
+shortlist, then the best shifted correlation) it prints, per similarity cut-off, the recall on
+the planted pairs (found inside train, or train→test; goal >= 0.95) and the pairs found in the
+clean folder (goal <= 1% of images: Fashion-MNIST has genuinely near-identical items, and every
+pair found there is counted as false), and the seconds of each step on the planted folder. The
+same for the baseline, a 64-bit pHash (bench/phash_baseline.py), per Hamming threshold. Then
+`transferlab check` end to end in a fresh process, cold (empty decode cache: scan + decode +
+check) and warm (decode cache hit: the check alone).
 
     python bench/check_bench.py --out /tmp/check-bench            # 60,000 train images
     python bench/check_bench.py --out /tmp/check-bench --quick    # 3,000: a smoke run
@@ -34,10 +36,14 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from transferlab.data import nearcopy
 from transferlab.data.idx import DEBIAN_FASHION_MNIST, load_idx
-from transferlab.data.phash import METHODS, image_hashes, near_pairs
+
+sys.path.insert(0, str(Path(__file__).parent))
+from phash_baseline import pair_distances, phash  # noqa: E402
 
 THRESHOLDS = (0, 2, 4, 6, 8, 10, 12)
+CUTOFFS = (0.99, 0.995, 0.996, 0.997, 0.9975, 0.998, 0.9985)
 PLANT_TRAIN, PLANT_LEAK = 0.05, 0.02
 DONE = ".complete"
 
@@ -107,28 +113,91 @@ def load_side(folder: Path):
     return load_dataset(str(folder), "train"), load_dataset(str(folder), "test")
 
 
-def measure(root: Path, pairs: list[tuple[str, str]]) -> None:
-    clean_train, clean_test = load_side(root / "clean")
-    train, test = load_side(root / "planted")
-    n_images = len(clean_train) + len(clean_test)
+def planted_index(pairs: list[tuple[str, str]], train, test) -> tuple[set, set]:
+    """The planted pairs as row numbers: (i, j) i < j inside train, (i, j) train → test."""
     index = {p: ("train", i) for i, p in enumerate(train.paths)}
     index.update({p: ("test", i) for i, p in enumerate(test.paths)})
+    inside, leaks = set(), set()
+    for a, b in pairs:
+        (_, i), (side, j) = index[a], index[b]
+        if side == "train":
+            inside.add((min(i, j), max(i, j)))
+        else:
+            leaks.add((i, j))
+    return inside, leaks
+
+
+def candidates(train, test) -> tuple[dict, tuple, dict]:
+    """Every shortlisted pair with its similarity (cut-off -1), and the seconds per step."""
+    t0 = time.perf_counter()
+    pa, pb = nearcopy.prepare(train.images), nearcopy.prepare(test.images)
+    t1 = time.perf_counter()
+    inside = nearcopy.shortlist(pa[1], None)
+    j, i = nearcopy.shortlist(pb[1], pa[1])
+    t2 = time.perf_counter()
+    s_in = nearcopy.similarity(pa[0], pa[0], *inside)
+    s_leak = nearcopy.similarity(pa[0], pb[0], i, j)
+    t3 = time.perf_counter()
+    found = {"inside": (*inside, s_in), "leak": (i, j, s_leak)}
+    return found, (t1 - t0, t2 - t1, t3 - t2), {"pairs": len(s_in) + len(s_leak)}
+
+
+def measure_nearcopy(train, test, clean_train, clean_test, planted: tuple[set, set],
+                     n_images: int) -> None:
+    found, (prep, short, verify), info = candidates(train, test)
+    clean, _, _ = candidates(clean_train, clean_test)
+    hits = np.concatenate([
+        np.array([(int(i), int(j)) in planted[0] for i, j in zip(*found["inside"][:2])], bool),
+        np.array([(int(i), int(j)) in planted[1] for i, j in zip(*found["leak"][:2])], bool)])
+    sims = np.concatenate([found["inside"][2], found["leak"][2]])
+    clean_sims = np.concatenate([clean["inside"][2], clean["leak"][2]])
+    total = len(planted[0]) + len(planted[1])
+    print(f"nearcopy: shortlist K={nearcopy.K} holds {hits.sum() / total:.3f} of the planted "
+          f"pairs ({info['pairs']} candidates)")
+    print("nearcopy: similarity  recall(planted)  clean pairs (% of images)")
+    for cut in CUTOFFS:
+        n_clean = int((clean_sims >= cut).sum())
+        mark = "  <- default" if cut == nearcopy.MIN_SIMILARITY else ""
+        print(f"nearcopy: {cut:10.4f}  {(hits & (sims >= cut)).sum() / total:15.3f}  "
+              f"{n_clean:11d} ({100 * n_clean / n_images:.2f}%){mark}")
+    print(f"nearcopy: seconds on the planted folder ({len(train)} + {len(test)} decoded "
+          f"images): prepare {prep:.1f}, shortlist {short:.1f}, verify {verify:.1f}, "
+          f"total {prep + short + verify:.1f}")
+
+
+def measure_phash(train, test, clean_train, clean_test, planted: tuple[set, set],
+                  n_images: int) -> None:
+    t0 = time.perf_counter()
+    ha, hb = phash(train.images), phash(test.images)
+    t1 = time.perf_counter()
+    top = max(THRESHOLDS)
+    pair_distances(ha, None, top)
+    pair_distances(ha, hb, top)
+    t2 = time.perf_counter()
+    dist = np.array([np.bitwise_count(ha[i] ^ ha[j]) for i, j in planted[0]]
+                    + [np.bitwise_count(ha[i] ^ hb[j]) for i, j in planted[1]])
+    ca, cb = phash(clean_train.images), phash(clean_test.images)
+    clean = np.concatenate([pair_distances(ca, None, top), pair_distances(ca, cb, top)])
+    print("phash (baseline): threshold  recall(planted)  clean pairs (% of images)")
+    for t in THRESHOLDS:
+        n_clean = int((clean <= t).sum())
+        print(f"phash (baseline): {t:9d}  {(dist <= t).mean():15.3f}  {n_clean:11d} "
+              f"({100 * n_clean / n_images:.1f}%)")
+    print(f"phash (baseline): seconds on the planted folder: hashing {t1 - t0:.1f}, "
+          f"search {t2 - t1:.1f}")
+
+
+def measure(root: Path, pairs: list[tuple[str, str]]) -> None:
+    t0 = time.perf_counter()
+    clean_train, clean_test = load_side(root / "clean")
+    train, test = load_side(root / "planted")
+    print(f"decode (loading both folders in this process): {time.perf_counter() - t0:.1f} s")
+    n_images = len(clean_train) + len(clean_test)
+    planted = planted_index(pairs, train, test)
     print(f"planted: {len(pairs)} pairs ({PLANT_TRAIN:.0%} of train copied into train, "
           f"{PLANT_LEAK:.0%} into test); clean folder: {n_images} images")
-    for method in METHODS:
-        hashes = {"train": image_hashes(train.images, method),
-                  "test": image_hashes(test.images, method)}
-        dist = np.array([int(np.bitwise_count(hashes[index[a][0]][index[a][1]]
-                                              ^ hashes[index[b][0]][index[b][1]]))
-                         for a, b in pairs])
-        ha, hb = image_hashes(clean_train.images, method), image_hashes(clean_test.images, method)
-        top = max(THRESHOLDS)
-        found = np.concatenate([near_pairs(ha, None, top)[2], near_pairs(ha, hb, top)[2]])
-        print(f"{method}: threshold  recall(planted)  clean pairs (% of images)")
-        for t in THRESHOLDS:
-            clean = int((found <= t).sum())
-            print(f"{method}: {t:9d}  {(dist <= t).mean():15.3f}  {clean:11d} "
-                  f"({100 * clean / n_images:.1f}%)")
+    measure_nearcopy(train, test, clean_train, clean_test, planted, n_images)
+    measure_phash(train, test, clean_train, clean_test, planted, n_images)
 
 
 def timed_check(folder: Path, cache: Path) -> float:

@@ -10,43 +10,35 @@ from __future__ import annotations
 from pathlib import Path
 
 from transferlab.config import RunConfig, load_config
-from transferlab.data.health import (
-    DEFAULT_METHOD,
-    DEFAULT_THRESHOLD,
-    HealthReport,
-    check_sets,
-)
-from transferlab.data.phash import HASH_BITS, METHODS
+from transferlab.data.health import HealthReport, check_sets
+from transferlab.data.nearcopy import MIN_SIMILARITY
 from transferlab.errors import ConfigError
 
 
 def check(data: str | Path | None = None, test_data: str | Path | None = None, *,
-          threshold: int = DEFAULT_THRESHOLD, method: str = DEFAULT_METHOD,
-          **settings) -> HealthReport:
+          min_similarity: float = MIN_SIMILARITY, **settings) -> HealthReport:
     """Check `data` (and its test split, or `test_data`) before training on it.
 
     Settings are RunConfig's data fields (image_size, on_bad_file, task,
     allow_outside_paths): they choose the decode, as for `fit`. The report's `.table()` is
-    what `transferlab check` prints; `.to_dict()` what its --json file holds.
+    what `transferlab check` prints; `.to_dict()` what its --json file holds. Near-copies are
+    pairs whose best shifted correlation reaches `min_similarity` (data/nearcopy.py).
     """
-    validate(threshold, method)
+    validate(min_similarity)
     cfg = load_config(None, {"data": None if data is None else str(data),
                              "test_data": None if test_data is None else str(test_data),
                              **settings}, named_as="setting")
-    return check_config(cfg, threshold, method)
+    return check_config(cfg, min_similarity)
 
 
-def validate(threshold: int, method: str) -> None:
-    if isinstance(threshold, bool) or not isinstance(threshold, int) or not (
-            0 <= threshold < HASH_BITS):
-        raise ConfigError(f"threshold {threshold!r} (--threshold): a Hamming distance from 0 "
-                          f"to {HASH_BITS - 1}; e.g. {DEFAULT_THRESHOLD}")
-    if method not in METHODS:
-        raise ConfigError(f"hash {method!r} (--hash): choose one of {', '.join(METHODS)}")
+def validate(min_similarity: float) -> None:
+    if isinstance(min_similarity, bool) or not isinstance(min_similarity, (int, float)) or not (
+            0.0 < min_similarity <= 1.0):
+        raise ConfigError(f"min_similarity {min_similarity!r} (--min-similarity): a "
+                          f"correlation above 0 and at most 1; e.g. {MIN_SIMILARITY}")
 
 
-def check_config(cfg: RunConfig, threshold: int = DEFAULT_THRESHOLD,
-                 method: str = DEFAULT_METHOD) -> HealthReport:
+def check_config(cfg: RunConfig, min_similarity: float = MIN_SIMILARITY) -> HealthReport:
     """`check` for a built config: the whole train source against the test source."""
     from transferlab.api.runner import decode_size_limit
     from transferlab.data import ImageSet, load_dataset
@@ -62,4 +54,4 @@ def check_config(cfg: RunConfig, threshold: int = DEFAULT_THRESHOLD,
     train = load(cfg.data, "train", size)
     size = train.source_size if isinstance(train, ImageSet) else size
     test = load(cfg.test_data, "train", size) if cfg.test_data else load(cfg.data, "test", size)
-    return check_sets(train, test, method=method, threshold=threshold)
+    return check_sets(train, test, min_similarity=min_similarity)

@@ -14,7 +14,7 @@ HELP = ("check data before training: exact and near-duplicate images, train↔te
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    from transferlab.data.health import DEFAULT_METHOD, DEFAULT_THRESHOLD
+    from transferlab.data.nearcopy import MIN_SIMILARITY
 
     p = sub.add_parser("check", help=HELP, description=HELP + ". Reads the data as `fit` does "
                        "(the decode cache is shared); exit code 0 whenever the check ran, "
@@ -24,12 +24,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    "text")
     p.add_argument("--test-data", help="separate test set checked against --data for leakage "
                    "(default: the source's test split)")
-    p.add_argument("--threshold", type=int, default=DEFAULT_THRESHOLD,
-                   help="near-duplicates: largest Hamming distance between 64-bit perceptual "
-                   f"hashes (default {DEFAULT_THRESHOLD}; 0 = identical hashes)")
-    p.add_argument("--hash", dest="method", choices=["phash", "dhash"], default=DEFAULT_METHOD,
-                   help=f"perceptual hash (default {DEFAULT_METHOD}, measured better in "
-                   "bench/check_bench.py)")
+    p.add_argument("--min-similarity", type=float, default=MIN_SIMILARITY,
+                   help="near-duplicates: the least best-shift correlation of two blurred "
+                   f"images that counts as a copy (default {MIN_SIMILARITY}, chosen in "
+                   "bench/check_bench.py; lower finds more altered copies and look-alikes)")
     p.add_argument("--json", dest="json_file", metavar="FILE",
                    help="also write the whole report (counts and examples) to FILE")
     p.add_argument("--image-size", type=int, help="stored image size (default: as fit "
@@ -49,15 +47,16 @@ def run(args: argparse.Namespace) -> int:
     if out is not None and (out.is_dir() or not out.parent.is_dir()):
         raise ConfigError(f"--json {out}: must be a file in an existing folder")
     try:
-        validate(args.threshold, args.method)
+        validate(args.min_similarity)
     except ConfigError as exc:
-        raise ConfigError(str(exc).replace(f"threshold {args.threshold!r} (--threshold)",
-                                           f"--threshold {args.threshold}")) from None
+        raise ConfigError(str(exc).replace(
+            f"min_similarity {args.min_similarity!r} (--min-similarity)",
+            f"--min-similarity {args.min_similarity}")) from None
     cfg = load_config(None, {"data": args.data, "test_data": args.test_data,
                              "image_size": args.image_size, "task": args.task,
                              "on_bad_file": args.on_bad_file,
                              "allow_outside_paths": args.allow_outside_paths})
-    report = check_config(cfg, args.threshold, args.method)
+    report = check_config(cfg, args.min_similarity)
     print(report.table())
     if out is not None:
         out.write_text(json.dumps(report.to_dict(), indent=1) + "\n")

@@ -2,13 +2,14 @@
 
 Torch-free (numpy): it reads the labelled sets' already-decoded uint8 rows, their labels, paths
 and the content digests the loader computed while scanning, so running it at the start of
-every `fit`/`compare` costs hashing only, never another decode.
+every `fit`/`compare` costs the near-copy search only, never another decode.
 
 - exact duplicates: the same file content (the scan's digest), or the same decoded pixels where
   there are no files (IDX); text: the same text after trimming whitespace;
-- near-duplicates: perceptual hashes (data/phash.py) at Hamming distance <= threshold, exact
-  pairs left out; inside train and between train and test (leakage: the model is judged on
-  pictures it has seen);
+- near-duplicates (data/nearcopy.py): each image's few most similar by thumbnail, kept when
+  the best correlation over small shifts reaches `min_similarity`, exact pairs left out;
+  inside train and between train and test (leakage: the model is judged on pictures it has
+  seen). Look-alike products are not copies and are not reported;
 - classes: counts, imbalance ratio (largest/smallest), classes too small to split;
 - the originals' sizes and modes (as the loader recorded them) and the bad files, summarised.
 
@@ -26,10 +27,9 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from transferlab.data.health_text import SMALL_CLASS, headline, report_lines
-from transferlab.data.phash import METHODS, image_hashes, near_pairs
+from transferlab.data.nearcopy import MIN_SIMILARITY, near_copies, prepare
 
-DEFAULT_METHOD = "phash"  # measured in bench/check_bench.py: far fewer clean pairs at equal recall
-DEFAULT_THRESHOLD = 4  # Hamming distance of 64 bits; see the bench for recall vs false pairs
+METHOD = "thumbnail shortlist + shifted correlation"
 EXAMPLES = 10
 
 
@@ -89,7 +89,7 @@ class Finding:
 
     pairs: int = 0
     images: int = 0
-    examples: list[list] = field(default_factory=list)  # [where_a, where_b, distance]
+    examples: list[list] = field(default_factory=list)  # [where_a, where_b, similarity]
 
     def to_dict(self) -> dict:
         return {"pairs": self.pairs, "images": self.images, "examples": self.examples}
@@ -103,8 +103,8 @@ def _finding(i: np.ndarray, j: np.ndarray, d: np.ndarray, a: Part, b: Part,
         images = len(np.unique(j))
     else:
         images = len(np.unique(np.concatenate([i, j])))
-    order = np.lexsort((j, i, d))[:EXAMPLES]
-    examples = [[a.where[i[k]], b.where[j[k]], int(d[k])] for k in order]
+    order = np.lexsort((j, i, -d))[:EXAMPLES]  # the most similar first
+    examples = [[a.where[i[k]], b.where[j[k]], round(float(d[k]), 4)] for k in order]
     return Finding(int(len(i)), images, examples)
 
 
@@ -127,14 +127,14 @@ def _exact_pairs(a: Part, b: Part | None) -> tuple[np.ndarray, np.ndarray]:
     return np.array(ii, dtype=np.int64), np.array(jj, dtype=np.int64)
 
 
-def _hashes(p: Part, method: str) -> np.ndarray:
-    return np.concatenate([image_hashes(s.images, method) for s in p.sets]) if p.sets else (
-        np.empty(0, np.uint64))
+def _prepared(p: Part) -> tuple[np.ndarray, np.ndarray]:
+    blocks = [prepare(s.images) for s in p.sets]
+    return np.concatenate([b[0] for b in blocks]), np.concatenate([b[1] for b in blocks])
 
 
-def _near(a: Part, b: Part | None, ha: np.ndarray, hb: np.ndarray | None,
-          threshold: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    i, j, d = near_pairs(ha, hb, threshold)
+def _near(a: Part, b: Part | None, pa: tuple, pb: tuple | None,
+          min_similarity: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    i, j, d = near_copies(pa, pb, min_similarity=min_similarity)
     other = a if b is None else b
     keys_a, keys_b = np.array(a.keys), np.array(other.keys)
     keep = keys_a[i] != keys_b[j]  # exact duplicates are reported as such, not twice
@@ -178,7 +178,7 @@ class HealthReport:
     train_images: int
     test_images: int
     method: str | None
-    threshold: int | None
+    min_similarity: float | None
     findings: dict[str, Finding]
     classes: dict | None = None
     images: dict | None = None
@@ -187,7 +187,8 @@ class HealthReport:
 
     def to_dict(self) -> dict:
         return {"train": self.train_images, "test": self.test_images,
-                "near_duplicates": {"hash": self.method, "threshold": self.threshold},
+                "near_duplicates": {"method": self.method,
+                                    "min_similarity": self.min_similarity},
                 "findings": {k: f.to_dict() for k, f in self.findings.items()},
                 "classes": self.classes, "images": self.images, "bad_files": self.bad_files,
                 "seconds": round(self.seconds, 2)}
@@ -203,42 +204,39 @@ class HealthReport:
         return self.table()
 
 
-def check_parts(train: Part, test: Part | None, method: str = DEFAULT_METHOD,
-                threshold: int = DEFAULT_THRESHOLD) -> HealthReport:
+def check_parts(train: Part, test: Part | None,
+                min_similarity: float = MIN_SIMILARITY) -> HealthReport:
     """The whole check on two sides (test may be None: train only)."""
-    if method not in METHODS:
-        raise ValueError(f"unknown perceptual hash {method!r}; choose one of {METHODS}")
     t0 = time.perf_counter()
     parts = [p for p in (train, test) if p is not None]
     _exact_keys(parts)
     i, j = _exact_pairs(train, None)
-    findings = {"exact_train": _finding(i, j, np.zeros(len(i), np.uint8), train, train, "both")}
+    findings = {"exact_train": _finding(i, j, np.ones(len(i), np.float32), train, train, "both")}
     if test is not None:
         i, j = _exact_pairs(train, test)
-        findings["exact_leak"] = _finding(i, j, np.zeros(len(i), np.uint8), train, test, "b")
+        findings["exact_leak"] = _finding(i, j, np.ones(len(i), np.float32), train, test, "b")
     images = all(hasattr(s, "images") for p in parts for s in p.sets)
     if images:
-        ha = _hashes(train, method)
-        findings["near_train"] = _finding(*_near(train, None, ha, None, threshold), train,
-                                          train, "both")
+        pa = _prepared(train)
+        findings["near_train"] = _finding(*_near(train, None, pa, None, min_similarity),
+                                          train, train, "both")
         if test is not None:
-            hb = _hashes(test, method)
-            findings["near_leak"] = _finding(*_near(train, test, ha, hb, threshold), train,
-                                             test, "b")
+            findings["near_leak"] = _finding(
+                *_near(train, test, pa, _prepared(test), min_similarity), train, test, "b")
     regression = np.asarray(train.labels).dtype.kind == "f"
     return HealthReport(
         len(train.labels), len(test.labels) if test is not None else 0,
-        method if images else None, threshold if images else None, findings,
+        METHOD if images else None, min_similarity if images else None, findings,
         None if regression else class_stats(train),
         image_stats(train) if images else None, bad_file_stats(parts),
         time.perf_counter() - t0)
 
 
-def check_sets(train, test=None, val=None, method: str = DEFAULT_METHOD,
-               threshold: int = DEFAULT_THRESHOLD) -> HealthReport:
+def check_sets(train, test=None, val=None,
+               min_similarity: float = MIN_SIMILARITY) -> HealthReport:
     """Check labelled sets: `train` (+ `val`, which the model also learns from) against `test`."""
     return check_parts(part("train", train, val), part("test", test) if test is not None
-                       else None, method, threshold)
+                       else None, min_similarity)
 
 
 def check_splits(splits, log=print) -> HealthReport:

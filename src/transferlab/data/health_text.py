@@ -10,14 +10,14 @@ def report_lines(health: dict) -> list[str]:
     lines = [f"checked {health['train']} train and {health['test']} test images "
              f"in {health['seconds']:.1f}s"]
     near = health["near_duplicates"]
-    if near["hash"]:
-        lines.append(f"near-duplicates: {near['hash']} at Hamming distance <= "
-                     f"{near['threshold']} of 64 bits")
+    if near.get("method"):
+        lines.append(f"near-duplicates (resized, re-encoded or shifted copies): "
+                     f"{near['method']}, similarity >= {near['min_similarity']}")
     else:
         lines.append("near-duplicates: not checked (text: exact duplicates only)")
     for key, f in health["findings"].items():
         lines.append(f"{FINDING_TEXT[key]}: {f['pairs']} pairs, {f['images']} images")
-        lines += [f"  {a}  ~  {b}" + (f"  (distance {d})" if key.startswith("near") else "")
+        lines += [f"  {a}  ~  {b}" + (f"  (similarity {d})" if key.startswith("near") else "")
                   for a, b, d in f["examples"]]
         if f["pairs"] > len(f["examples"]):
             lines.append(f"  ... {f['pairs'] - len(f['examples'])} more")
@@ -67,7 +67,7 @@ FINDING_TEXT = {
     "exact_train": "exact duplicates in train",
     "exact_leak": "train↔test exact duplicates (leakage)",
     "near_train": "near-duplicate pairs in train",
-    "near_leak": "train↔test near-duplicate pairs (leakage)",
+    "near_leak": "train↔test near-duplicate pairs (leakage)",  # copies, not look-alikes
 }
 
 
@@ -83,4 +83,5 @@ def headline(health: dict) -> str:
     bad = (health.get("bad_files") or {}).get("count", 0)
     if bad:
         found.append(f"{bad} bad files")
-    return "check: " + (", ".join(found) if found else "no duplicates or leakage found")
+    return "check: " + (", ".join(found) if found else
+                        "no duplicate images or train↔test copies found")

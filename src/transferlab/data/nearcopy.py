@@ -63,9 +63,9 @@ _BLUR = gauss_matrix(SIZE, SIGMA)
 _THUMB_ROWS = box_matrix(SIZE - 2 * CROP, THUMB) @ _BLUR[CROP:SIZE - CROP]  # crop, blur, shrink
 
 
-def centred_thumbs(grey: np.ndarray) -> np.ndarray:
-    """float (N, H, W) grey → (N, THUMB²) unit rows: background 0, centroid in the middle,
-    the central part box-resized to THUMB x THUMB."""
+def centred(grey: np.ndarray, out_rows: np.ndarray) -> np.ndarray:
+    """float (N, H, W) grey → (N, m, m): background (median border pixel) 0, the content's
+    centroid moved to the middle, resized to SIZE x SIZE and then by `out_rows` (m, SIZE)."""
     n, h, w = grey.shape
     border = np.concatenate([grey[:, 0], grey[:, -1], grey[:, :, 0], grey[:, :, -1]], axis=1)
     grey = grey - np.median(border, axis=1)[:, None, None]
@@ -73,9 +73,9 @@ def centred_thumbs(grey: np.ndarray) -> np.ndarray:
     total = weight.sum(axis=(1, 2)) + 1e-6
     cy = weight.sum(axis=2) @ (np.arange(h) + 0.5) / total
     cx = weight.sum(axis=1) @ (np.arange(w) + 0.5) / total
-    rows = _THUMB_ROWS @ box_matrix(h, SIZE, cy - h / 2)
-    cols = _THUMB_ROWS @ box_matrix(w, SIZE, cx - w / 2)
-    return unit_rows(np.einsum("nhi,nij,nwj->nhw", rows, grey, cols, optimize=True))
+    rows = out_rows @ box_matrix(h, SIZE, cy - h / 2)
+    cols = out_rows @ box_matrix(w, SIZE, cx - w / 2)
+    return np.einsum("nhi,nij,nwj->nhw", rows, grey, cols, optimize=True)
 
 
 def prepare_block(images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -84,7 +84,7 @@ def prepare_block(images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     rows = _BLUR @ box_matrix(grey.shape[1], SIZE)
     cols = _BLUR @ box_matrix(grey.shape[2], SIZE)
     blurred = np.einsum("hi,nij,wj->nhw", rows, grey, cols, optimize=True)
-    return blurred, centred_thumbs(grey)
+    return blurred, unit_rows(centred(grey, _THUMB_ROWS))
 
 
 def prepare(images, chunk: int = CHUNK) -> tuple[np.ndarray, np.ndarray]:

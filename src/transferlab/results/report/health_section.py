@@ -14,9 +14,9 @@ def health_block(data: dict) -> str:
         return ""
     esc = html.escape
     near = health.get("near_duplicates") or {}
-    how = (f"near-duplicates by {esc(str(near['hash']))} at Hamming distance &le; "
-           f"{esc(str(near['threshold']))} of 64 bits" if near.get("hash")
-           else "exact duplicates only (text)")
+    how = (f"near-duplicates (resized, re-encoded or shifted copies) by "
+           f"{esc(str(near['method']))}, similarity &ge; {esc(str(near['min_similarity']))}"
+           if near.get("method") else "exact duplicates only (text)")
     rows = []
     for key, f in health.get("findings", {}).items():
         examples = "<br>".join(f"{esc(str(a))} ~ {esc(str(b))}" for a, b, _ in f["examples"])
