@@ -55,8 +55,8 @@ def test_check_bad_data_is_one_line_exit_2(tmp_path):
     proc = cli("check", "--data", str(tmp_path / "missing"))
     assert proc.returncode == 2
     assert proc.stderr.count("\n") == 1 and str(tmp_path / "missing") in proc.stderr
-    proc = cli("check", "--data", str(tmp_path), "--threshold", "99")
-    assert proc.returncode == 2 and "--threshold 99" in proc.stderr
+    proc = cli("check", "--data", str(tmp_path), "--min-similarity", "1.5")
+    assert proc.returncode == 2 and "--min-similarity 1.5" in proc.stderr
 
 
 @pytest.mark.slow

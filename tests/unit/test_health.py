@@ -1,4 +1,4 @@
-"""Data health: perceptual hashes, the exact pair search, duplicates and class statistics."""
+"""Data health: the near-copy search, exact duplicates and class statistics."""
 
 from __future__ import annotations
 
@@ -13,7 +13,15 @@ from PIL import Image
 from tests.conftest import class_image, write_folder
 from transferlab.data import ImageSet, load_dataset
 from transferlab.data.health import check_sets
-from transferlab.data.phash import box_matrix, image_hashes, near_pairs
+from transferlab.data.nearcopy import (
+    MIN_SIMILARITY,
+    box_matrix,
+    near_copies,
+    prepare,
+    shortlist,
+    similarity,
+    unit_rows,
+)
 
 
 def shape_image(seed: int, size: int = 64) -> np.ndarray:
@@ -43,45 +51,74 @@ def as_rows(*images: np.ndarray) -> np.ndarray:
     return np.stack([np.repeat(im[None], 3, axis=0) for im in images])
 
 
-@pytest.mark.parametrize("method", ["phash", "dhash"])
-def test_altered_copy_is_within_threshold_and_another_image_is_not(method):
-    img = shape_image(1)
-    rows = as_rows(img, altered(img, 1, 90, 75), altered(img, 2, 48, 85), shape_image(2))
-    h = image_hashes(rows, method)
-    dist = np.bitwise_count(h[0] ^ h)
-    assert dist[0] == 0
-    assert dist[1] <= 6 and dist[2] <= 6  # resized + shifted + JPEG copies
-    assert dist[3] > 12  # a different picture
+def look_alike(img: np.ndarray) -> np.ndarray:
+    """The same silhouette with a different print: a small dark logo on the product."""
+    size = img.shape[0]
+    yy, xx = np.mgrid[0:size, 0:size] / size
+    logo = 80 * np.exp(-((yy - 0.45) ** 2 + (xx - 0.5) ** 2) / 0.1 ** 2)
+    return np.clip(img.astype(float) - logo * (img > 20), 0, 255).astype(np.uint8)
+
+
+def test_altered_copy_is_found_and_a_look_alike_is_not():
+    img = shape_image(1, 56)  # 2 px here is 1 px at the 28 px the search compares
+    rows = as_rows(img, altered(img, 2, 90, 75), altered(img, 4, 40, 85), look_alike(img),
+                   shape_image(2, 56))
+    prepared = prepare(rows)
+    sim = similarity(prepared[0], prepared[0], np.zeros(5, np.int64), np.arange(5))
+    assert sim[0] == pytest.approx(1.0)
+    assert sim[1] >= MIN_SIMILARITY and sim[2] >= MIN_SIMILARITY  # shifted + resized + JPEG
+    assert sim[3] < MIN_SIMILARITY  # the look-alike
+    assert sim[4] < 0.9  # a different picture
+    i, j, _ = near_copies(prepared)
+    assert sorted(zip(i.tolist(), j.tolist())) == [(0, 1), (0, 2), (1, 2)]
+    i, j, _ = near_copies((prepared[0][3:], prepared[1][3:]), (prepared[0][:3], prepared[1][:3]))
+    assert len(i) == 0  # the copies are not leaks of the look-alike or the other picture
+
+
+def slow_similarity(pa, pb, i, j, shift):
+    """The definition, one pair and one shift at a time: Pearson correlation of windows."""
+    win = pa.shape[1] - 2 * shift
+    out = []
+    for a, b in zip(i, j):
+        wa = pa[a, shift:shift + win, shift:shift + win].ravel()
+        out.append(max(np.corrcoef(wa, pb[b, dy:dy + win, dx:dx + win].ravel())[0, 1]
+                       for dy in range(2 * shift + 1) for dx in range(2 * shift + 1)))
+    return np.array(out)
+
+
+@pytest.mark.parametrize("shift", [1, 3])
+def test_vectorised_similarity_equals_the_definition(shift):
+    rng = np.random.default_rng(0)
+    pa = rng.normal(size=(6, 12, 12)).astype(np.float32)
+    pb = rng.normal(size=(5, 12, 12)).astype(np.float32)
+    pb[4] = np.roll(pa[2], (1, -1), axis=(0, 1))  # a shifted copy: correlation 1
+    i, j = np.array([0, 1, 2, 5, 2]), np.array([0, 3, 4, 1, 2])
+    got = similarity(pa, pb, i, j, shift, chunk=2)
+    np.testing.assert_allclose(got, slow_similarity(pa, pb, i, j, shift), atol=1e-5)
+    assert got[2] == pytest.approx(1.0)
+
+
+def test_shortlist_is_each_rows_k_nearest():
+    rng = np.random.default_rng(1)
+    a = unit_rows(rng.normal(size=(40, 16)))
+    b = unit_rows(rng.normal(size=(15, 16)))
+    sim = a @ a.T
+    np.fill_diagonal(sim, -2)
+    nearest = np.argsort(-sim, axis=1)[:, :3]
+    want = {(min(r, c), max(r, c)) for r in range(40) for c in nearest[r].tolist()}
+    got = set(zip(*(x.tolist() for x in shortlist(a, None, 3, chunk=7))))
+    assert got == want
+    i, j = shortlist(a, b, 2, chunk=4)  # each row of a: its 2 nearest rows of b
+    want = {(r, c) for r in range(40) for c in np.argsort(-(a @ b.T)[r])[:2].tolist()}
+    assert set(zip(i.tolist(), j.tolist())) == want
 
 
 def test_box_matrix_averages_cells():
     m = box_matrix(4, 2)
     np.testing.assert_allclose(m, [[0.5, 0.5, 0, 0], [0, 0, 0.5, 0.5]])
     np.testing.assert_allclose(box_matrix(3, 2) @ np.array([0.0, 3.0, 6.0]), [1.0, 5.0])
-
-
-def brute(a, b, t):
-    d = np.bitwise_count(a[:, None] ^ (a if b is None else b)[None, :])
-    ok = d <= t
-    if b is None:
-        ok = np.triu(ok, 1)
-    i, j = np.nonzero(ok)
-    return sorted(zip(i.tolist(), j.tolist(), d[i, j].tolist()))
-
-
-@pytest.mark.parametrize("chunk", [1, 7, 32])
-def test_pair_search_equals_brute_force(chunk):
-    rng = np.random.default_rng(0)
-    a = rng.integers(0, 2**63, 300, dtype=np.uint64)
-    a[10] = a[200]
-    a[50] = a[3] ^ np.uint64(0b1011)  # distance 3
-    b = np.concatenate([a[:5] ^ np.uint64(1), rng.integers(0, 2**63, 100, dtype=np.uint64)])
-    for t in (0, 3, 22):
-        got = sorted(zip(*(x.tolist() for x in near_pairs(a, None, t, chunk))))
-        assert got == brute(a, None, t)
-        got = sorted(zip(*(x.tolist() for x in near_pairs(a, b, t, chunk))))
-        assert got == brute(a, b, t)
-    assert (10, 200, 0) in brute(a, None, 0) and (3, 50, 3) in brute(a, None, 3)
+    moved = box_matrix(4, 2, np.array([1.0]))[0]  # the window moved 1 px: outside weighs 0
+    np.testing.assert_allclose(moved, [[0, 0.5, 0.5, 0], [0, 0, 0, 0.5]])
 
 
 def other_folder(root):
@@ -103,7 +140,7 @@ def test_exact_duplicates_by_file_content_and_leakage(tmp_path):
     f = report.to_dict()["findings"]
     assert f["exact_train"]["pairs"] == 1 and f["exact_train"]["images"] == 2
     assert f["exact_train"]["examples"] == [[str(root / "class_0" / "img_001.png"),
-                                             str(train_dup), 0]]
+                                             str(train_dup), 1.0]]
     assert f["exact_leak"]["pairs"] == 1 and f["exact_leak"]["images"] == 1
     assert f["exact_leak"]["examples"][0][1] == str(test / "class_1" / "leak.png")
     assert f["near_train"]["pairs"] == 0  # the exact pair is not counted twice
@@ -118,7 +155,7 @@ def test_pixel_duplicates_without_files_and_class_statistics():
     imgs[7] = imgs[2]  # same pixels, no files: keyed by the pixels
     train = idx_like(imgs, [0, 0, 0, 0, 0, 0, 1, 1], ["a", "b", "c"])
     report = check_sets(train).to_dict()
-    assert report["findings"]["exact_train"]["examples"] == [["train[2]", "train[7]", 0]]
+    assert report["findings"]["exact_train"]["examples"] == [["train[2]", "train[7]", 1.0]]
     classes = report["classes"]
     assert classes["counts"] == {"a": 6, "b": 2, "c": 0}
     assert classes["imbalance_ratio"] == 3.0 and classes["empty"] == ["c"]

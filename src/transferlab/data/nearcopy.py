@@ -140,22 +140,21 @@ def shortlist(ta: np.ndarray, tb: np.ndarray | None = None, k: int = K,
     return i.astype(np.int64), j.astype(np.int64)
 
 
-def _window_stats(pb: np.ndarray, shift: int) -> tuple[np.ndarray, np.ndarray]:
-    """Per image of `pb` and per shift (dy, dx) in row order: the window's sum and the
-    norm of the window minus its mean, from summed-area tables (no per-pair work)."""
+def _window_norms(pb: np.ndarray, shift: int) -> np.ndarray:
+    """(N, (2·shift+1)²): per image of `pb` and per shift (dy, dx) in row order, the norm of
+    the window minus its mean, from summed-area tables (no per-pair work)."""
     n, size = len(pb), pb.shape[1]
     win = size - 2 * shift
-    tables = []
+    offs = np.arange(2 * shift + 1)
+    y0, x0 = np.repeat(offs, len(offs)), np.tile(offs, len(offs))
+    sums = []
     for x in (pb, pb * pb):
         t = np.zeros((n, size + 1, size + 1), dtype=np.float64)
         t[:, 1:, 1:] = x.cumsum(1).cumsum(2)
-        tables.append(t)
-    offs = np.arange(2 * shift + 1)
-    y0, x0 = np.repeat(offs, len(offs)), np.tile(offs, len(offs))
-    s, ss = ((t[:, y0 + win, x0 + win] - t[:, y0, x0 + win] - t[:, y0 + win, x0] + t[:, y0, x0])
-             for t in tables)
-    centred = np.sqrt(np.clip(ss - s * s / win ** 2, 0.0, None))
-    return s.astype(np.float32), centred.astype(np.float32)
+        sums.append(t[:, y0 + win, x0 + win] - t[:, y0, x0 + win] - t[:, y0 + win, x0]
+                    + t[:, y0, x0])
+    s, ss = sums
+    return np.sqrt(np.clip(ss - s * s / win ** 2, 0.0, None)).astype(np.float32)
 
 
 def similarity(pa: np.ndarray, pb: np.ndarray, i: np.ndarray, j: np.ndarray,
@@ -163,20 +162,24 @@ def similarity(pa: np.ndarray, pb: np.ndarray, i: np.ndarray, j: np.ndarray,
     """Best correlation, over shifts up to `shift` px, of pa[i]'s central window with the
     window of pb[j] at that shift, for each pair: 1.0 for a shifted copy, ~0 for unrelated.
 
+    Whole-pixel shifts only: a copy off by a fraction of a pixel at SIZE scores a little
+    lower (0.9955 for a 64 px picture shifted 1 px, i.e. 0.44 px here). Refining the peak
+    between pixels (a parabola per axis) was tried: it lifts look-alikes as much as such
+    copies (10,000 Fashion-MNIST images: 106 clean pairs at recall 0.975, against 34).
     Vectorised over pairs: per chunk, one multiply-and-sum per shift ((2·shift+1)² of them);
-    the second image's window sums come from summed-area tables.
+    the second image's window norms come from summed-area tables.
     """
     size = pa.shape[1]
-    win = size - 2 * shift
-    _, norms = _window_stats(pb, shift)
+    win, side = size - 2 * shift, 2 * shift + 1
+    norms = _window_norms(pb, shift)
     out = np.empty(len(i), dtype=np.float32)
     for start in range(0, len(i), chunk):
         ci, cj = i[start:start + chunk], j[start:start + chunk]
         a = unit_rows(pa[ci, shift:shift + win, shift:shift + win]).reshape(-1, win, win)
         b = pb[cj]
         best = np.full(len(ci), -1.0, dtype=np.float32)
-        for s in range((2 * shift + 1) ** 2):
-            dy, dx = divmod(s, 2 * shift + 1)
+        for s in range(side * side):
+            dy, dx = divmod(s, side)
             dot = np.einsum("nij,nij->n", a, b[:, dy:dy + win, dx:dx + win])
             norm = norms[cj, s]
             corr = np.divide(dot, norm, out=np.zeros_like(dot), where=norm > 1e-6)
