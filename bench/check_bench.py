@@ -43,7 +43,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from phash_baseline import pair_distances, phash  # noqa: E402
 
 THRESHOLDS = (0, 2, 4, 6, 8, 10, 12)
-CUTOFFS = (0.99, 0.995, 0.996, 0.997, 0.9975, 0.998, 0.9985)
+CUTOFFS = (0.99, 0.995, 0.996, 0.997, 0.9975, 0.998, 0.9982, 0.9985, 0.9988)
 PLANT_TRAIN, PLANT_LEAK = 0.05, 0.02
 DONE = ".complete"
 
@@ -132,8 +132,8 @@ def candidates(train, test) -> tuple[dict, tuple, dict]:
     t0 = time.perf_counter()
     pa, pb = nearcopy.prepare(train.images), nearcopy.prepare(test.images)
     t1 = time.perf_counter()
-    inside = nearcopy.shortlist(pa[1], None)
-    j, i = nearcopy.shortlist(pb[1], pa[1])
+    inside = nearcopy.candidates(pa[1], None)
+    j, i = nearcopy.candidates(pb[1], pa[1])
     t2 = time.perf_counter()
     s_in = nearcopy.similarity(pa[0], pa[0], *inside)
     s_leak = nearcopy.similarity(pa[0], pb[0], i, j)

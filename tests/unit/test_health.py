@@ -14,6 +14,7 @@ from tests.conftest import class_image, write_folder
 from transferlab.data import ImageSet, load_dataset
 from transferlab.data.health import check_sets
 from transferlab.data.nearcopy import (
+    CONTRAST_FLOOR,
     MIN_SIMILARITY,
     box_matrix,
     near_copies,
@@ -76,12 +77,19 @@ def test_altered_copy_is_found_and_a_look_alike_is_not():
 
 
 def slow_similarity(pa, pb, i, j, shift):
-    """The definition, one pair and one shift at a time: Pearson correlation of windows."""
+    """The definition, one pair and one shift at a time: Pearson correlation of the windows
+    times the agreement of their spreads, the best over shifts."""
     win = pa.shape[1] - 2 * shift
+    floor = CONTRAST_FLOOR * win
+
+    def match(wa, wb):
+        sa, sb = np.linalg.norm(wa - wa.mean()), np.linalg.norm(wb - wb.mean())
+        return np.corrcoef(wa, wb)[0, 1] * (2 * sa * sb + floor) / (sa ** 2 + sb ** 2 + floor)
+
     out = []
     for a, b in zip(i, j):
         wa = pa[a, shift:shift + win, shift:shift + win].ravel()
-        out.append(max(np.corrcoef(wa, pb[b, dy:dy + win, dx:dx + win].ravel())[0, 1]
+        out.append(max(match(wa, pb[b, dy:dy + win, dx:dx + win].ravel())
                        for dy in range(2 * shift + 1) for dx in range(2 * shift + 1)))
     return np.array(out)
 
@@ -91,11 +99,15 @@ def test_vectorised_similarity_equals_the_definition(shift):
     rng = np.random.default_rng(0)
     pa = rng.normal(size=(6, 12, 12)).astype(np.float32)
     pb = rng.normal(size=(5, 12, 12)).astype(np.float32)
+    pa *= 40
+    pb *= 40
     pb[4] = np.roll(pa[2], (1, -1), axis=(0, 1))  # a shifted copy: correlation 1
-    i, j = np.array([0, 1, 2, 5, 2]), np.array([0, 3, 4, 1, 2])
+    pb[3] = np.roll(pa[5], (0, 1), axis=(0, 1)) * 0.7  # a copy at 70% contrast: less
+    i, j = np.array([0, 1, 2, 5, 2, 5]), np.array([0, 3, 4, 1, 2, 3])
     got = similarity(pa, pb, i, j, shift, chunk=2)
     np.testing.assert_allclose(got, slow_similarity(pa, pb, i, j, shift), atol=1e-5)
     assert got[2] == pytest.approx(1.0)
+    assert 0.9 < got[5] < 0.99  # correlation 1 at its shift, 2·0.7/(1 + 0.7²) = 0.94
 
 
 def test_shortlist_is_each_rows_k_nearest():
