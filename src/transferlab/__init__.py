@@ -24,6 +24,7 @@ _API = {
     "fit": "transferlab.api.workflows",
     "compare": "transferlab.api.workflows",
     "rank": "transferlab.api.workflows",
+    "check": "transferlab.api.check",
     "evaluate": "transferlab.api.saved",
     "predict": "transferlab.api.saved",
     "export": "transferlab.api.saved",

@@ -14,6 +14,7 @@ import torch
 from transferlab.backbones.weights import WeightsSpec
 from transferlab.config import RunConfig, check_run_name
 from transferlab.data import DataSplits, ImageSet, load_dataset, make_splits
+from transferlab.data.health import check_splits
 from transferlab.data.transforms import Preprocess
 from transferlab.engine import distributed as dist
 from transferlab.engine.balance import Balance, adjust_logits, resolve_balance
@@ -121,6 +122,7 @@ def _prepare_data(cfg: RunConfig, log=print) -> DataSplits:
         + (f"; {skipped} bad files skipped (listed in data.json)" if skipped else ""))
     if not splits.train.is_regression:
         log(f"train per class: {per_class_text(splits.train.class_counts())}")
+    check_splits(splits, log)  # duplicates and train↔test leakage: data.json "health"
     return splits
 
 

@@ -12,6 +12,7 @@ from typing import NoReturn
 from transferlab import __version__
 from transferlab.cli import (
     backbones_cmd,
+    check_cmd,
     compare_cmd,
     evaluate_cmd,
     export_cmd,
@@ -24,7 +25,7 @@ from transferlab.data.listing import plain_data_warnings
 from transferlab.errors import Interrupted, TransferlabError
 
 COMMANDS = [compare_cmd, fit_cmd, evaluate_cmd, predict_cmd, export_cmd, backbones_cmd,
-            rank_cmd, report_cmd]
+            rank_cmd, report_cmd, check_cmd]
 
 
 class OneLineParser(argparse.ArgumentParser):

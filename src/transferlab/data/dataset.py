@@ -70,6 +70,7 @@ class ImageSet(Labelled):
     skipped: list[BadFile] = field(default_factory=list)
     paths: list[str] | None = None
     originals: dict | None = None  # sizes/modes of the source files (all splits of the source)
+    digests: list[str] | None = None  # content digest of each row's file (data/health.py)
 
     def __post_init__(self) -> None:
         if self.images.dtype != torch.uint8 or self.images.dim() != 4:
@@ -84,11 +85,13 @@ class ImageSet(Labelled):
 
     def subset(self, index: torch.Tensor) -> ImageSet:
         """Rows `index`; a file-backed set selects rows without reading any pixels."""
-        paths = [self.paths[i] for i in index.tolist()] if self.paths is not None else None
+        rows = index.tolist()
+        paths = [self.paths[i] for i in rows] if self.paths is not None else None
+        digests = [self.digests[i] for i in rows] if self.digests is not None else None
         images = (self.images.select(index) if isinstance(self.images, DiskImages)
                   else self.images[index])
         return ImageSet(images, self.labels[index], self.classes, self.source, self.skipped,
-                        paths, self.originals)
+                        paths, self.originals, digests)
 
     @property
     def source_size(self) -> int:

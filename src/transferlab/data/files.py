@@ -59,6 +59,7 @@ class Decoded:
     paths: list[str]
     bad: list[BadFile]
     originals: dict
+    digests: list[str] | None = None  # each row's file content digest (the scan's)
 
 
 def _decode_all(items: list[tuple[Path, int, str]], size: int | None, desc: str, on_bad: str,
@@ -80,7 +81,8 @@ def _decode_all(items: list[tuple[Path, int, str]], size: int | None, desc: str,
     originals = {**originals_summary(infos), "stored_size": stored, "stored_size_rule": rule,
                  "decode_cache": {"entry": entry.key, "decoded_now": fresh}}
     return Decoded(entry.images(), [items[i][1] for i in entry.rows],
-                   [str(items[i][0]) for i in entry.rows], bad, originals)
+                   [str(items[i][0]) for i in entry.rows], bad, originals,
+                   [infos[i].digest for i in entry.rows])
 
 
 def _apply_policy(bad: list[BadFile], on_bad: str) -> None:
@@ -103,7 +105,7 @@ def _to_set(decoded: Decoded, classes: list[str], source: str,
     label_t = (torch.tensor(labels, dtype=torch.float32) if isinstance(labels[0], float)
                else torch.tensor(labels, dtype=torch.int64))
     return ImageSet(decoded.images, label_t, classes, source, bad, decoded.paths,
-                    decoded.originals)
+                    decoded.originals, decoded.digests)
 
 
 def load_folder(root: str | Path, size: int | None = None, on_bad: str = "skip",

@@ -20,6 +20,7 @@ class DataSplits:
     val: ImageSet | None
     test: ImageSet
     warnings: list[str] = field(default_factory=list)  # also in data.json
+    health: dict | None = None  # data/health.py's check of these splits, for data.json
 
     def prepare_for(self, model) -> None:
         """Let each split adapt to the built model (text: tokenise with its tokenizer)."""
@@ -33,6 +34,7 @@ class DataSplits:
             "val": self.val.summary() if self.val is not None else None,
             "test": self.test.summary(),
             "warnings": self.warnings,
+            **({"health": self.health} if self.health is not None else {}),
         }
 
 

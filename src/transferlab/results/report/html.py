@@ -19,6 +19,7 @@ import yaml
 
 from transferlab.results.metrics import primary_metric, rank_score
 from transferlab.results.report import calibration_plot, plots
+from transferlab.results.report.health_section import health_block
 from transferlab.results.report.rundata import LoadedRun, StrategyRun, load_run
 from transferlab.results.report.verdict_section import recommendation_line, verdict_section
 
@@ -316,7 +317,7 @@ def data_section(run: LoadedRun) -> str:
     source = "".join(f"<li>{esc(n)}: {esc(sp.get('source', '?'))}, image shape "
                      f"{esc(sp.get('image_shape', '?'))}</li>" for n, sp in splits)
     return (f"<section><h2>Data</h2><ul>{source}</ul><table>{head}{''.join(rows)}{total}"
-            f"</table>{skipped_block(splits)}</section>")
+            f"</table>{skipped_block(splits)}{health_block(data)}</section>")
 
 
 def skipped_block(splits: list[tuple[str, dict]]) -> str:
