@@ -185,11 +185,7 @@ def run_strategy(cfg: RunConfig, strategy: str, splits: DataSplits, run_dir: Pat
         log("balance: training class prior subtracted from the logits (logit adjustment)")
     logits = predict_logits(model, splits.test, trainer.pre, device, desc=f"test {strategy}",
                             sharded=True)
-    metrics = metrics_from_logits(logits, splits.test)
-    metrics.update(calibration_metrics(logits, splits.test, fitted, log))
-    y_true, y_pred = prediction_vectors(logits, splits.test)
-    metrics["ci95"] = metric_intervals(  # final test metrics only, not every validation
-        y_true, y_pred, None if splits.test.is_regression else len(splits.test.classes))
+    metrics, (y_true, y_pred) = test_metrics(logits, splits.test, fitted, log)
     wall = time.perf_counter() - t0
     if dist.is_main():
         save_run(run_dir, model, cfg, strategy, recipe, phases, metrics, progress.history, wall,
@@ -199,6 +195,19 @@ def run_strategy(cfg: RunConfig, strategy: str, splits: DataSplits, run_dir: Pat
             prune_checkpoints(run_dir / "checkpoint")
     return StrategyResult(strategy, metrics, wall, progress.train_seconds, run_dir, recipe,
                           y_true, y_pred, seed)
+
+
+def test_metrics(logits: torch.Tensor, test: ImageSet, fitted: dict, log=print
+                 ) -> tuple[dict, tuple[np.ndarray, np.ndarray]]:
+    """The final test metrics: point values, calibration before/after T, and 95% bootstrap
+    intervals (computed here only, never for the per-epoch validation metrics); plus the
+    (y_true, y_pred) vectors the paired tests of `compare` use."""
+    metrics = metrics_from_logits(logits, test)
+    metrics.update(calibration_metrics(logits, test, fitted, log))
+    y_true, y_pred = prediction_vectors(logits, test)
+    metrics["ci95"] = metric_intervals(
+        y_true, y_pred, None if test.is_regression else len(test.classes))
+    return metrics, (y_true, y_pred)
 
 
 def prediction_vectors(logits: torch.Tensor, test: ImageSet) -> tuple[np.ndarray, np.ndarray]:
