@@ -29,7 +29,7 @@ def imbalanced(tmp_path_factory):
 def _fit(root, tmp_path, strategy: str, balance: str | None, lines: list[str]):
     return fit(str(root), strategy=strategy, per_class=0, image_size=32, epochs=2,
                batch_size=8, device="cpu", out=str(tmp_path), name=strategy, seed=0,
-               balance=balance, log=lines.append)
+               balance=balance, calibration="none", log=lines.append)
 
 
 def _saved(run) -> dict:
