@@ -87,6 +87,8 @@ def test_auto_threshold_and_log_line():
     assert "≤ 3" in two.line()
     assert bal.resolve_balance("auto", _labels(30, 10), ["a", "b"]).mode == "none"  # not > 3
     assert bal.resolve_balance("none", _labels(100, 10), ["a", "b"]).mode == "none"
+    even = bal.resolve_balance("auto", _labels(10, 10), ["a", "b"])
+    assert even.line() == "balance: auto → none (classes balanced: 10 images each)"
     forced = bal.resolve_balance("weights", _labels(10, 10), ["a", "b"])
     assert forced.mode == "weights" and forced.loss_weights.tolist() == [1.0, 1.0]
     d = four.to_dict()

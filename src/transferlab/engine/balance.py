@@ -130,6 +130,8 @@ def resolve_balance(setting: str, labels: torch.Tensor, classes: list[str]) -> B
     why = (f"largest/smallest = {ratio:.1f}"
            + (f" {'>' if ratio > AUTO_RATIO else '≤'} {AUTO_RATIO:g}" if setting == "auto" else "")
            + f": {classes[big]!r} {int(counts[big])}, {classes[small]!r} {int(counts[small])}")
+    if int(counts[big]) == int(counts[small]):  # one class named twice says nothing
+        why = f"classes balanced: {int(counts[big])} images each"
     weights = tuple(class_weights(counts).tolist())
     return Balance(setting, mode, round(ratio, 4), weights, tuple(classes), why)
 
