@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import html
-
 from transferlab.data.health_text import FINDING_TEXT, headline
+from transferlab.results.report.text import esc
 
 
 def health_block(data: dict) -> str:
@@ -12,7 +11,6 @@ def health_block(data: dict) -> str:
     health = data.get("health")
     if not health:
         return ""
-    esc = html.escape
     near = health.get("near_duplicates") or {}
     how = (f"near-duplicates (resized, re-encoded or shifted copies) by "
            f"{esc(str(near['method']))}, similarity &ge; {esc(str(near['min_similarity']))}"

@@ -9,7 +9,6 @@ then the evidence (plots), then what produced it (config, data, environment).
 from __future__ import annotations
 
 import base64
-import html
 import warnings
 from collections.abc import Callable
 from datetime import datetime
@@ -21,6 +20,7 @@ from transferlab.results.metrics import primary_metric, rank_score
 from transferlab.results.report import calibration_plot, plots
 from transferlab.results.report.health_section import health_block
 from transferlab.results.report.rundata import LoadedRun, StrategyRun, load_run
+from transferlab.results.report.text import esc, fmt
 from transferlab.results.report.verdict_section import recommendation_line, verdict_section
 
 CSS = """
@@ -63,20 +63,6 @@ padding:2px 12px;font-size:14px;margin-left:10px;vertical-align:middle}
 """
 
 Plots = dict[str, Path | str | None]  # name -> PNG, error text, or None (nothing to draw)
-
-
-def esc(value: object) -> str:
-    """Every value from a run folder (file names, class names) is untrusted text."""
-    return html.escape(str(value), quote=True)
-
-
-def fmt(value: object, digits: int = 4) -> str:
-    """Fixed decimals so table columns line up; a dash for a metric the run does not have."""
-    if value is None:
-        return "–"
-    if isinstance(value, float):
-        return f"{value:.{digits}f}"
-    return esc(value)
 
 
 # -- plots -----------------------------------------------------------------------------------

@@ -7,19 +7,10 @@ again from each strategy's predictions.npz, so an old run's report gets the same
 from __future__ import annotations
 
 import copy
-import html
 
 from transferlab.results.report.rundata import LoadedRun
+from transferlab.results.report.text import esc, fmt
 from transferlab.results.verdict import fmt_ci, fmt_p, judge, transfer_word
-
-
-def esc(value: object) -> str:
-    """Run-folder text is untrusted (as in html.py, which imports this module)."""
-    return html.escape(str(value), quote=True)
-
-
-def fmt(value: object) -> str:
-    return "–" if value is None else f"{value:.4f}" if isinstance(value, float) else esc(value)
 
 
 def verdict_data(run: LoadedRun) -> dict:
