@@ -86,14 +86,6 @@ def loss_fn(logits: torch.Tensor, target: torch.Tensor, label_smoothing: float,
     return (per * w).sum() / w.sum()
 
 
-def _loss(logits: torch.Tensor, y: torch.Tensor, label_smoothing: float,
-          class_weights: torch.Tensor | None) -> torch.Tensor:
-    """`loss_fn`, called with three arguments when unweighted (as tests that wrap it expect)."""
-    if class_weights is None:
-        return loss_fn(logits, y, label_smoothing)
-    return loss_fn(logits, y, label_smoothing, class_weights)
-
-
 def loss_mass(target: torch.Tensor, class_weights: torch.Tensor | None = None) -> float:
     """What a batch's loss is a mean over: its size, or its weight sum under class weights.
 
@@ -121,14 +113,14 @@ def _forward_backward(model: torch.nn.Module, x, y: torch.Tensor, device: torch.
         with autocast(device):
             logits = model(to_channels_last(x))
         # An empty shard still joins DDP's gradient all-reduce, with zero gradients.
-        loss = _loss(logits, y, label_smoothing, class_weights) if len(y) else logits.sum() * 0.0
+        loss = loss_fn(logits, y, label_smoothing, class_weights) if len(y) else logits.sum() * 0.0
         (loss * weight if weight != 1.0 else loss).backward()
         return loss.detach()
     total = torch.zeros((), device=y.device)
     mass = loss_mass(y, class_weights)
     for xc, yc in zip(_split(x, chunks), y.chunk(chunks)):
         with autocast(device):
-            part = _loss(model(to_channels_last(xc)), yc, label_smoothing, class_weights)
+            part = loss_fn(model(to_channels_last(xc)), yc, label_smoothing, class_weights)
         share = loss_mass(yc, class_weights) / mass
         (part * (weight * share)).backward()
         total += part.detach() * share
