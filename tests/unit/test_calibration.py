@@ -92,3 +92,17 @@ def test_no_held_out_error_never_sharpens():
 def test_describe_line():
     out = {"temperature": 1.62, "before": {"ece": 0.0812}, "after": {"ece": 0.0231}}
     assert cal.describe(out) == "ECE 0.081 → 0.023 (T=1.62)"
+
+
+def test_prior_pulls_a_small_sets_temperature_toward_one():
+    rng = np.random.default_rng(5)
+    logits = _true_logits(100, 10, rng)
+    labels = _sample(cal.softmax(logits), rng)
+    mle = cal.fit_temperature(logits * 3, labels, prior_sd=None)
+    map_t = cal.fit_temperature(logits * 3, labels)
+    assert 1.0 < map_t < mle  # shrunk toward 1, still the same side
+    # the prior's weight is fixed, so thousands of images outweigh it
+    big = _true_logits(20_000, 10, rng)
+    big_labels = _sample(cal.softmax(big), rng)
+    assert cal.fit_temperature(big * 3, big_labels) == pytest.approx(
+        cal.fit_temperature(big * 3, big_labels, prior_sd=None), rel=0.01)

@@ -47,3 +47,14 @@ def test_best_epoch_tie_goes_to_later_epoch_but_is_no_gain():
     assert t.best_state["weight"].flatten().tolist() == [3.0, 3.0]  # the later 0.8
     assert t.progress.best_metric == 0.8
     assert t.progress.bad_epochs == 2  # the tie and the drop: patience still counts them
+
+
+def test_small_input_warns_names_the_flag_and_the_fix():
+    from transferlab.engine.recipe import small_input_warning
+
+    small = _recipe(RunConfig(image_size=32))
+    msg = small_input_warning(small, SPEC)
+    assert msg is not None and "--image-size 32" in msg and "--image-size 64" in msg
+    assert small_input_warning(_recipe(RunConfig()), SPEC) is None  # auto: 96 px on a CPU
+    text = WeightsSpec(architecture="minilm", source="test", input_size=(128,), modality="text")
+    assert small_input_warning(small, text) is None

@@ -22,7 +22,7 @@ from transferlab.engine.calibrate import Calibrator, calibration_metrics
 from transferlab.engine.checkpoint import prune_checkpoints
 from transferlab.engine.device import resolve_device
 from transferlab.engine.loop import metrics_from_logits, predict_logits
-from transferlab.engine.recipe import auto_image_size, auto_recipe
+from transferlab.engine.recipe import auto_image_size, auto_recipe, small_input_warning
 from transferlab.engine.strategies import Recipe, phases_for
 from transferlab.engine.trainer import Trainer
 from transferlab.errors import DataError
@@ -172,6 +172,8 @@ def run_strategy(cfg: RunConfig, strategy: str, splits: DataSplits, run_dir: Pat
             else f"{recipe.image_size}px")
     log(f"[{strategy}] {model.spec.architecture} ({init}) at {size}, "
         f"{len(phases)} phase(s), batch {recipe.batch_size}")
+    if (small := small_input_warning(recipe, model.spec)) is not None:
+        log(small)
     balance = resolve_balance(cfg.balance, splits.train.labels, splits.train.classes)
     if not splits.train.is_regression:
         log(balance.line())
