@@ -68,9 +68,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def throughput(args: argparse.Namespace) -> dict:
-    """bench/throughput_bench.py's measurements at the size and batch `fit` would train at."""
+    """bench/throughput_bench.py's measurements at the size and batch `fit` would train at.
+
+    The JSON file is rewritten after each of the four figures, so a step stopped by its
+    timeout (e.g. in a slow compile) still leaves the figures it had."""
+    import throughput_bench as tb
     import torch
-    from throughput_bench import measure
 
     from transferlab.data import load_dataset
     from transferlab.engine.device import amp_dtype, resolve_device
@@ -86,14 +89,24 @@ def throughput(args: argparse.Namespace) -> dict:
     args.batch_size = args.batch_size or recipe.batch_size
     args.compile = args.compile == "on" or (args.compile == "auto" and device.type == "cuda")
     t0 = time.perf_counter()
-    r = measure(args, device, data)
-    dtype = amp_dtype(device)
-    return {**r, "device": device_name(device), "image_size": args.image_size,
-            "batch_size": args.batch_size, "infer_batch": args.infer_batch,
-            "steps": args.steps, "compile": args.compile,
-            "dtype": str(dtype or torch.float32).replace("torch.", ""),
-            "torch": torch.__version__, "seconds": time.perf_counter() - t0,
-            "quick": args.quick}
+    out = {"device": device_name(device), "image_size": args.image_size,
+           "batch_size": args.batch_size, "infer_batch": args.infer_batch, "steps": args.steps,
+           "compile": args.compile,
+           "dtype": str(amp_dtype(device) or torch.float32).replace("torch.", ""),
+           "torch": torch.__version__, "quick": args.quick}
+    for key, fn, needs_data in (("train_limit", tb.limit_train, False),
+                                ("train_path", tb.transferlab_train, True),
+                                ("infer_limit", tb.limit_infer, False),
+                                ("features", tb.transferlab_features, True)):
+        out[key] = fn(args, device, data) if needs_data else fn(args, device)
+        out["seconds"] = time.perf_counter() - t0
+        write_json(args.json, out)
+    return out
+
+
+def write_json(path: str, data: dict) -> None:
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    Path(path).write_text(json.dumps(data, indent=2))
 
 
 def tta(args: argparse.Namespace) -> dict:
@@ -120,7 +133,7 @@ def verdict_rows(results: dict) -> list[dict]:
                                      "finetune img/s vs synthetic train limit"),
                                     ("features", "infer_limit", INFER_RATIO,
                                      "feature img/s vs inference limit")):
-        if tp is None or key not in tp:
+        if tp is None or key not in tp or limit not in tp:
             rows.append({"check": what, "measured": None, "target": f">= {ratio:.2f} x limit",
                          "result": f"FAIL ({reason(results, 'throughput')})"})
             continue
@@ -186,8 +199,7 @@ def main(argv: list[str] | None = None) -> int:
         print(format_table(results))
         return 0 if all(r["result"] == "PASS" for r in verdict_rows(results)) else 1
     result = throughput(args) if args.step == "throughput" else tta(args)
-    Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.json).write_text(json.dumps(result, indent=2))
+    write_json(args.json, result)
     print(json.dumps({k: v for k, v in result.items() if k != "run_dir"}))
     return 0
 

@@ -162,7 +162,7 @@ def transferlab_features(args, device, data) -> float:
 def measure(args, device: torch.device, data, plain: bool = False) -> dict:
     """img/s of (a) the train limit, (b) the finetune path, (c) the plain pipeline when
     `plain`, and the inference limit vs feature extraction; `args` as `main` parses them.
-    bench/gpu_check.py calls this too."""
+    (bench/gpu_check.py calls the four functions one by one, saving after each.)"""
     out = {"train_limit": limit_train(args, device),
            "train_path": transferlab_train(args, device, data)}
     if plain:

@@ -60,6 +60,14 @@ def test_a_step_that_left_no_result_is_a_fail_naming_why(gc, tmp_path) -> None:
     assert "timed out after 210s" in gc.format_table(loaded)
 
 
+def test_a_step_stopped_halfway_keeps_the_figures_it_had(gc) -> None:
+    part = {"throughput": {"train_path": 95.0, "train_limit": 100.0, "infer_limit": 50.0},
+            "throughput_error": "timed out after 210s"}
+    rows = gc.verdict_rows(part)
+    assert rows[0]["result"] == "PASS" and rows[0]["measured"].endswith("0.950")
+    assert rows[1]["result"] == "FAIL (timed out after 210s)" and rows[1]["measured"] is None
+
+
 def test_the_script_stops_with_one_line_when_no_python_has_torch(tmp_path) -> None:
     bash = shutil.which("bash")
     root = tmp_path / "repo"
