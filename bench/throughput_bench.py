@@ -159,9 +159,23 @@ def transferlab_features(args, device, data) -> float:
     return n / (time.perf_counter() - t0)
 
 
+def measure(args, device: torch.device, data, plain: bool = False) -> dict:
+    """img/s of (a) the train limit, (b) the finetune path, (c) the plain pipeline when
+    `plain`, and the inference limit vs feature extraction; `args` as `main` parses them.
+    (bench/gpu_check.py calls the four functions one by one, saving after each.)"""
+    out = {"train_limit": limit_train(args, device),
+           "train_path": transferlab_train(args, device, data)}
+    if plain:
+        out["plain"] = plain_pipeline(args, device, data)
+    out["infer_limit"] = limit_infer(args, device)
+    out["features"] = transferlab_features(args, device, data)
+    return out
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--device", default="auto")
+    p.add_argument("--data", default="fashion-mnist", help="fashion-mnist or an IDX folder")
     p.add_argument("--image-size", type=int, default=224)
     p.add_argument("--batch-size", type=int, default=256)
     p.add_argument("--infer-batch", type=int, default=1024)
@@ -173,19 +187,18 @@ def main() -> None:
     device = resolve_device(args.device)
     torch.manual_seed(0)
     np.random.seed(0)
-    data = load_dataset("fashion-mnist", "train")
+    data = load_dataset(args.data, "train")
     name = torch.cuda.get_device_name(0) if device.type == "cuda" else "cpu"
     print(f"device {name}, EfficientNet-Lite0 @{args.image_size}px, batch {args.batch_size}, "
           f"compile={args.compile}, torch {torch.__version__}")
-    lim = limit_train(args, device)
-    ours = transferlab_train(args, device, data)
+    r = measure(args, device, data, plain=not args.skip_plain)
+    lim, ours = r["train_limit"], r["train_path"]
     print(f"(a) limit, synthetic on device   {lim:10.1f} img/s")
     print(f"(b) transferlab finetune path    {ours:10.1f} img/s   {ours / lim:.3f} x limit")
-    if not args.skip_plain:
-        plain = plain_pipeline(args, device, data)
-        print(f"(c) plain DataLoader pipeline    {plain:10.1f} img/s   {plain / lim:.3f} x limit")
-    ilim = limit_infer(args, device)
-    feats = transferlab_features(args, device, data)
+    if "plain" in r:
+        print(f"(c) plain DataLoader pipeline    {r['plain']:10.1f} img/s   "
+              f"{r['plain'] / lim:.3f} x limit")
+    ilim, feats = r["infer_limit"], r["features"]
     print(f"inference limit, synthetic       {ilim:10.1f} img/s")
     print(f"transferlab feature extraction   {feats:10.1f} img/s   {feats / ilim:.3f} x limit")
 
