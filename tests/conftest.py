@@ -3,12 +3,31 @@
 from __future__ import annotations
 
 import gzip
+import importlib.util
 import struct
+import sys
 from pathlib import Path
+from types import ModuleType
 
 import numpy as np
 import pytest
 from PIL import Image
+
+BENCH = Path(__file__).resolve().parents[1] / "bench"
+
+
+def load_script(path: Path) -> ModuleType:
+    """A script outside the package (bench/, tests' data generators) imported as a module.
+
+    It is registered in sys.modules under its file name, so the scripts it imports by that
+    name (bench/cpu_profile.py imports profiling) and its dataclasses see this very module.
+    """
+    spec = importlib.util.spec_from_file_location(path.stem, path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[path.stem] = module
+    spec.loader.exec_module(module)
+    return module
+
 
 COLOURS = [(220, 40, 40), (40, 200, 60), (40, 60, 220)]
 

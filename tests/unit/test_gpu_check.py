@@ -4,23 +4,18 @@ steps themselves on a CPU at --quick size on a tiny IDX folder."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import shutil
 import subprocess
-from pathlib import Path
 
 import pytest
 
-BENCH = Path(__file__).resolve().parents[2] / "bench"
+from tests.conftest import BENCH, load_script
 
 
 @pytest.fixture(scope="module")
 def gc():
-    spec = importlib.util.spec_from_file_location("gpu_check", BENCH / "gpu_check.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script(BENCH / "gpu_check.py")
 
 
 def test_quick_fills_tiny_sizes_and_a_given_flag_wins(gc) -> None:

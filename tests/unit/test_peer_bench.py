@@ -3,22 +3,16 @@ pixels round-trip, grey → 3 identical channels) and the time-to-accuracy rule 
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-
 import numpy as np
 import pytest
 from PIL import Image
 
-BENCH = Path(__file__).resolve().parents[2] / "bench" / "peer_fastai.py"
+from tests.conftest import BENCH, load_script
 
 
 @pytest.fixture(scope="module")
 def bench():
-    spec = importlib.util.spec_from_file_location("peer_fastai", BENCH)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script(BENCH / "peer_fastai.py")
 
 
 def test_class_folders_sort_by_index_and_are_one_path_component(bench) -> None:

@@ -3,23 +3,16 @@ estimator orders those the same way. They decide what the bench's output claims.
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-
 import pytest
 
+from tests.conftest import BENCH, load_script
 from transferlab.selection import RankingReport
 from transferlab.selection.ranking import RankRow
-
-BENCH = Path(__file__).resolve().parents[2] / "bench" / "rank_bench.py"
 
 
 @pytest.fixture(scope="module")
 def bench():
-    spec = importlib.util.spec_from_file_location("rank_bench", BENCH)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script(BENCH / "rank_bench.py")
 
 
 def truth(**accs: list[float]) -> dict:

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from tests.conftest import load_script
 from transferlab.data import TextSet, load_dataset, make_splits
 from transferlab.data.text_files import is_text_csv, load_text_csv, load_text_folder
 from transferlab.errors import ConfigError, DataError
@@ -45,11 +46,7 @@ def test_texts_csv_is_detected_and_loaded():
 
 
 def test_committed_csv_matches_its_generator(tmp_path):
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location("make_texts", DATA / "make_texts.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
+    mod = load_script(DATA / "make_texts.py")
     mod.write_csv(tmp_path / "t.csv", mod.make_rows())
     assert (tmp_path / "t.csv").read_bytes() == (DATA / "texts.csv").read_bytes()
 
