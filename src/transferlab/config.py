@@ -19,7 +19,8 @@ from transferlab.engine.strategies import STRATEGIES, Recipe
 from transferlab.errors import ConfigError
 
 # Names of the built-in demo data (data.ALIASES, not imported: that would pull in torch).
-DEMO_DATA = ("fashion-mnist", "fashion_mnist")
+# The demo split's target is few-shot by default too; its sources train on all their images.
+DEMO_DATA = ("fashion-mnist", "fashion_mnist", "fashion-mnist-target")
 DEMO_PER_CLASS = 100  # the demo's few-shot budget; a user's own data trains on every image
 IMAGE_SIZE_RANGE = (16, 1024)
 
