@@ -98,11 +98,35 @@ def test_prior_pulls_a_small_sets_temperature_toward_one():
     rng = np.random.default_rng(5)
     logits = _true_logits(100, 10, rng)
     labels = _sample(cal.softmax(logits), rng)
-    mle = cal.fit_temperature(logits * 3, labels, prior_sd=None)
-    map_t = cal.fit_temperature(logits * 3, labels)
+    mle = cal.fit_temperature(logits * 3, labels, prior_sd=None, alpha=None)
+    map_t = cal.fit_temperature(logits * 3, labels, alpha=None)
     assert 1.0 < map_t < mle  # shrunk toward 1, still the same side
     # the prior's weight is fixed, so thousands of images outweigh it
     big = _true_logits(20_000, 10, rng)
     big_labels = _sample(cal.softmax(big), rng)
     assert cal.fit_temperature(big * 3, big_labels) == pytest.approx(
         cal.fit_temperature(big * 3, big_labels, prior_sd=None), rel=0.01)
+
+
+def test_temperature_without_evidence_against_one_is_not_applied():
+    rng = np.random.default_rng(6)
+    logits = _true_logits(100, 10, rng)
+    labels = _sample(cal.softmax(logits), rng)  # calibrated at T = 1: any fitted T is noise
+    noise = cal.fit_temperature(logits, labels, alpha=None)
+    assert noise != 1.0
+    assert cal.temperature_p_value(logits, labels, noise) > cal.EVIDENCE_ALPHA
+    assert cal.fit_temperature(logits, labels) == 1.0
+    # 100 images three times too confident: overwhelming evidence, T is applied
+    sharp = cal.fit_temperature(logits * 3, labels)
+    assert sharp > 1.5
+    assert cal.temperature_p_value(logits * 3, labels, sharp) < 1e-6
+
+
+def test_p_value_by_hand():
+    logits = np.array([[0.0, 0.0], [math.log(3.0), 0.0]])
+    labels = np.array([1, 0])
+    gain = 2 * (cal.nll(logits, labels) - cal.nll(logits, labels, 2.0))
+    from scipy.stats import chi2
+    assert cal.temperature_p_value(logits, labels, 2.0) == pytest.approx(
+        chi2.sf(2 * gain, df=1))
+    assert cal.temperature_p_value(logits, labels, 1.0) == 1.0

@@ -55,7 +55,8 @@ class Calibrator:
         self.template = copy.deepcopy(model).cpu() if cross else None
 
     def fit(self, model: TransferModel, pre: Preprocess) -> dict:
-        """{"temperature", "fitted_on", "seconds"} (empty for regression); sets model's T."""
+        """{"temperature", "fitted_on", "seconds", "fitted", "p_value"} (empty for regression);
+        sets the model's T: the fitted T when it beats T = 1 (cal.EVIDENCE_ALPHA), else 1."""
         if not self.classify:
             return {}
         t0 = time.perf_counter()
@@ -78,12 +79,17 @@ class Calibrator:
             self.log(f"calibration: {NO_VAL} ({why}); T = 1")
             model.info.extra["temperature_fitted_on"] = NO_VAL
             return {"temperature": 1.0, "fitted_on": NO_VAL, "seconds": 0.0}
-        t = cal.fit_temperature(logits.numpy(), labels)
+        fitted = cal.fit_temperature(logits.numpy(), labels, alpha=None)
+        p_value = cal.temperature_p_value(logits.numpy(), labels, fitted)
+        t = fitted if p_value <= cal.EVIDENCE_ALPHA else 1.0
         model.info.temperature = t
         model.info.extra["temperature_fitted_on"] = fitted_on  # evaluate and exports say it
         seconds = round(time.perf_counter() - t0, 2)
-        self.log(f"calibration: T = {t:.3f} fitted on {fitted_on} in {seconds:.1f}s")
-        return {"temperature": t, "fitted_on": fitted_on, "seconds": seconds}
+        kept = ("" if t == fitted else
+                f"; fitted {fitted:.3f} not applied: no evidence against T = 1 (p = {p_value:.2f})")
+        self.log(f"calibration: T = {t:.3f} fitted on {fitted_on} in {seconds:.1f}s{kept}")
+        return {"temperature": t, "fitted_on": fitted_on, "seconds": seconds,
+                "fitted": fitted, "p_value": p_value}
 
     def _out_of_fold(self, pre: Preprocess) -> tuple[torch.Tensor, np.ndarray]:
         train = self.splits.train
@@ -134,6 +140,7 @@ def calibration_metrics(logits: torch.Tensor, data, fit: dict,
     raw = logits.double().numpy() * t  # undo the model's division: the uncalibrated logits
     out = {"temperature": t, "fitted_on": fit.get("fitted_on"), "n": int(len(data)),
            "fit_seconds": fit.get("seconds"),  # cross-fitting costs ~2 trainings (in wall time)
+           "fitted_temperature": fit.get("fitted"), "p_value": fit.get("p_value"),
            **cal.summary(raw, data.labels.numpy(), t)}
     if log is not None:
         log(f"calibration (test): {cal.describe(out)}")

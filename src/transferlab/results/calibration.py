@@ -13,11 +13,15 @@ import math
 
 import numpy as np
 from scipy.optimize import minimize_scalar
+from scipy.stats import chi2
 
 ECE_BINS = 15
 T_BOUNDS = (0.05, 20.0)  # a fitted T outside this says the held-out set is unusable, not T
 # sd of the prior on log T: T within [0.55, 1.8] at two sd; see fit_temperature
 PRIOR_SD = 0.3
+# a fitted T is applied only when it beats T = 1 at this level (likelihood-ratio test); see
+# fit_temperature
+EVIDENCE_ALPHA = 0.05
 
 
 def log_softmax(logits: np.ndarray) -> np.ndarray:
@@ -71,7 +75,8 @@ def ece(probs: np.ndarray, labels: np.ndarray, n_bins: int = ECE_BINS) -> float:
 
 
 def fit_temperature(logits: np.ndarray, labels: np.ndarray,
-                    prior_sd: float | None = PRIOR_SD) -> float:
+                    prior_sd: float | None = PRIOR_SD,
+                    alpha: float | None = EVIDENCE_ALPHA) -> float:
     """T > 0 minimising the summed NLL of softmax(logits / T) plus a prior; deterministic.
 
     The NLL is convex in 1/T, hence unimodal in log T, so a bounded scalar search on log T
@@ -82,6 +87,13 @@ def fit_temperature(logits: np.ndarray, labels: np.ndarray,
     outweigh the prior; `prior_sd=None` is plain maximum likelihood. When every held-out
     prediction is right the NLL keeps falling as T -> 0 (the set cannot show overconfidence),
     so T is then not allowed below 1.
+
+    Even shrunk, a T fitted on a hundred images is often noise, and on a validation split that
+    also picked the best epoch the noise leans one way: that split flatters the chosen epoch,
+    so T comes out below 1 and sharpens a model that was fine (measured in
+    bench/calibration_bench.py). So the fitted T is kept only when a likelihood-ratio test
+    rejects T = 1 at `alpha` (`temperature_p_value`); otherwise the logits stay as they are.
+    `alpha=None` keeps any fitted T.
     """
     logits = np.asarray(logits, dtype=np.float64)
     labels = np.asarray(labels, dtype=np.int64)
@@ -98,7 +110,26 @@ def fit_temperature(logits: np.ndarray, labels: np.ndarray,
                           bounds=(math.log(lo), math.log(T_BOUNDS[1])), options={"xatol": 1e-5})
     # the bounded search never evaluates the ends exactly: prefer T = 1 (no change) when it is
     # as good, so a calibrated model keeps exactly its logits
-    return 1.0 if objective(0.0) <= objective(float(res.x)) else float(math.exp(res.x))
+    if objective(0.0) <= objective(float(res.x)):
+        return 1.0
+    t = float(math.exp(res.x))
+    if alpha is not None and temperature_p_value(logits, labels, t) > alpha:
+        return 1.0
+    return t
+
+
+def temperature_p_value(logits: np.ndarray, labels: np.ndarray, temperature: float) -> float:
+    """p-value of the likelihood-ratio test of T = 1 against `temperature` on these images.
+
+    Twice the summed log-likelihood gain of dividing by T is chi-squared with one degree of
+    freedom under T = 1 (Wilks); T was fitted on the same images, which is what the test
+    assumes.
+    """
+    labels = np.asarray(labels, dtype=np.int64)
+    if len(labels) == 0 or temperature == 1.0:
+        return 1.0
+    gain = len(labels) * (nll(logits, labels, 1.0) - nll(logits, labels, temperature))
+    return float(chi2.sf(max(2.0 * gain, 0.0), df=1))
 
 
 def summary(logits: np.ndarray, labels: np.ndarray, temperature: float) -> dict:
