@@ -77,6 +77,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    "removed afterwards)")
     p.add_argument("--json", help="also write the profile to this file")
     p.add_argument("--verbose", action="store_true", help="print compare's log lines")
+    p.add_argument("--eager-inference", action="store_true",
+                   help="predict the test set with the eager model, not the frozen trace "
+                        "(engine/inference.py): the 'before' of that speed-up")
     args = p.parse_args(argv)
     if args.quick:
         for k, v in QUICK.items():
@@ -141,6 +144,10 @@ def run(args: argparse.Namespace) -> dict:
 
     if args.threads:
         torch.set_num_threads(args.threads)
+    if args.eager_inference:
+        from transferlab.engine import inference
+
+        inference.FAST_MIN_ROWS = 10**12
     head = header(time.perf_counter() - T_IMPORT)
     kwargs = settings(args, out)
     profile = Profile(order=[t.category for t in TARGETS])

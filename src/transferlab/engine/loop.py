@@ -21,6 +21,7 @@ from transferlab.data.transforms import Preprocess
 from transferlab.engine import distributed as dist
 from transferlab.engine.balance import NO_BALANCE, Balance
 from transferlab.engine.device import autocast, to_channels_last
+from transferlab.engine.inference import fast_forward
 from transferlab.engine.optim import apply_lr
 from transferlab.engine.strategies import Phase, Recipe
 from transferlab.errors import TrainingError
@@ -261,11 +262,14 @@ def predict_logits(model: torch.nn.Module, data: ImageSet, pre: Preprocess,
     out = []
     index = dist.shard(torch.arange(len(data))) if sharded else torch.arange(len(data))
     starts = range(0, len(index), batch_size)
+    forward = None
     for i in tqdm(starts, desc=desc, unit="batch", leave=False,
                   disable=len(starts) < 8 or not dist.is_main()):
-        x = data.batch(index[i:i + batch_size], pre, device)
+        x = to_channels_last(data.batch(index[i:i + batch_size], pre, device))
+        if forward is None:  # a traced copy for large CPU passes (engine/inference.py)
+            forward = fast_forward(model, _rows(x, 0, 8), device, len(index))
         with autocast(device):
-            out.append(model(to_channels_last(x)).float().cpu())
+            out.append(forward(x).float().cpu())
     model.train(was_training)
     logits = torch.cat(out) if out else torch.empty(0)
     return dist.all_gather_tensor(logits) if sharded else logits
