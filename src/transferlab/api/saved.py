@@ -162,17 +162,19 @@ def predict(model: ModelLike, inputs: str | Path | Sequence[str | Path], *, top_
 
 def export(model: ModelLike, format: str = "onnx", *, out: str | Path | None = None,
            name: str = "model", images: Sequence[str | Path] = (),
-           tolerance: float = 1e-3) -> ExportResult:
+           tolerance: float = 1e-3, texts: Sequence[str] = ()) -> ExportResult:
     """ONNX / TorchScript / safetensors + a JSON sidecar, reloaded and checked against PyTorch.
 
     `out` defaults to RUN/export (required for a model object). An export whose logits differ
-    by more than `tolerance` is removed and ExportError says by how much.
+    by more than `tolerance` is removed and ExportError says by how much. `images` (image
+    models) or `texts` (text models, whose tokenizer folder is written beside the export) are
+    checked on top of the built-in parity inputs.
     """
     from transferlab.deploy.export import export_model
 
     source = _where(model) or model
     return export_model(source, format, out, images=list(images), tolerance=tolerance,
-                        name=name)
+                        name=name, texts=list(texts))
 
 
 def report(run_dirs: str | Path | Sequence[str | Path], *, curve: str | Path | None = None,
