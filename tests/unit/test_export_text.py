@@ -155,3 +155,31 @@ def test_missing_tokenizer_folder_is_one_clear_error(onnx_text, tmp_path):
 def test_image_parity_files_are_refused_for_a_text_model(text_run, tmp_path):
     with pytest.raises(ConfigError, match="--image checks image models"):
         export_model(text_run, "onnx", tmp_path, images=[tmp_path / "x.png"])
+
+
+@pytest.mark.slow  # two CLI subprocesses: ~40 s on a loaded 2-core machine
+def test_cli_export_then_predict_without_torch(text_run, tmp_path):
+    """`transferlab export` on a text run, then `transferlab predict` on the .onnx with every
+    torch import blocked: the deployment path end to end, through the CLI."""
+    out = tmp_path / "exp"
+    res = subprocess.run([sys.executable, "-m", "transferlab", "export", str(text_run), "--out",
+                          str(out), "--text", "A sunny afternoon at the cricket."],
+                         capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stderr
+    print(res.stdout)
+    assert f"wrote {out / 'model-tokenizer'}" in res.stdout
+    assert f"on the logits of {len(PARITY_TEXTS) + 1} inputs" in res.stdout
+    csv, txt = write_inputs(tmp_path)
+    script = BLOCK_TORCH + (
+        "from transferlab.cli import main\n"
+        f"sys.exit(main(['predict', {str(out / 'model.onnx')!r}, {str(csv)!r}, {str(txt)!r},"
+        " '--format', 'json', '--top-k', '1']))\n")
+    pred = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          timeout=120)
+    assert pred.returncode == 0, pred.stderr
+    rows = [json.loads(line) for line in pred.stdout.splitlines()]
+    assert [r["path"] for r in rows[:2]] == [f"{csv}:2", f"{csv}:3"]
+    assert rows[0]["text"] == "The referee showed a yellow card."
+    assert rows[2]["error"] == "empty text" and "not valid UTF-8" in rows[5]["error"]
+    labels = json.loads((out / "model.onnx.json").read_text())["labels"]
+    assert all(r["top"][0]["label"] in labels for r in rows if "top" in r)

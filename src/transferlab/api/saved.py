@@ -148,7 +148,6 @@ def predict(model: ModelLike, inputs: str | Path | Sequence[str | Path], *, top_
     image does not stop a batch.
     """
     from transferlab.deploy.predict import predict_files, predict_path
-    from transferlab.engine.device import resolve_device
 
     if top_k < 1 or batch_size < 1:
         raise ConfigError("--top-k and --batch-size must be at least 1")
@@ -156,6 +155,8 @@ def predict(model: ModelLike, inputs: str | Path | Sequence[str | Path], *, top_
     items = [str(i) for i in items]
     path = _where(model)
     if path is None:
+        from transferlab.engine.device import resolve_device  # torch: not for an export
+
         return predict_files(model, items, top_k, resolve_device(device), batch_size)
     return predict_path(path, items, top_k, device, batch_size)
 
