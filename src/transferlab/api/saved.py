@@ -148,7 +148,6 @@ def predict(model: ModelLike, inputs: str | Path | Sequence[str | Path], *, top_
     image does not stop a batch.
     """
     from transferlab.deploy.predict import predict_files, predict_path
-    from transferlab.engine.device import resolve_device
 
     if top_k < 1 or batch_size < 1:
         raise ConfigError("--top-k and --batch-size must be at least 1")
@@ -156,23 +155,27 @@ def predict(model: ModelLike, inputs: str | Path | Sequence[str | Path], *, top_
     items = [str(i) for i in items]
     path = _where(model)
     if path is None:
+        from transferlab.engine.device import resolve_device  # torch: not for an export
+
         return predict_files(model, items, top_k, resolve_device(device), batch_size)
     return predict_path(path, items, top_k, device, batch_size)
 
 
 def export(model: ModelLike, format: str = "onnx", *, out: str | Path | None = None,
            name: str = "model", images: Sequence[str | Path] = (),
-           tolerance: float = 1e-3) -> ExportResult:
+           tolerance: float = 1e-3, texts: Sequence[str] = ()) -> ExportResult:
     """ONNX / TorchScript / safetensors + a JSON sidecar, reloaded and checked against PyTorch.
 
     `out` defaults to RUN/export (required for a model object). An export whose logits differ
-    by more than `tolerance` is removed and ExportError says by how much.
+    by more than `tolerance` is removed and ExportError says by how much. `images` (image
+    models) or `texts` (text models, whose tokenizer folder is written beside the export) are
+    checked on top of the built-in parity inputs.
     """
     from transferlab.deploy.export import export_model
 
     source = _where(model) or model
     return export_model(source, format, out, images=list(images), tolerance=tolerance,
-                        name=name)
+                        name=name, texts=list(texts))
 
 
 def report(run_dirs: str | Path | Sequence[str | Path], *, curve: str | Path | None = None,

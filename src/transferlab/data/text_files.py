@@ -7,8 +7,6 @@ policy as images: skipped and reported (default) or the run stops listing every 
 
 from __future__ import annotations
 
-import csv
-import io
 import warnings
 from pathlib import Path
 
@@ -23,43 +21,16 @@ from transferlab.data.listing import (
     list_class_folders,
 )
 from transferlab.data.text import TextSet
+from transferlab.data.text_rows import (  # noqa: F401 - re-exported: older imports
+    TEXT_HEADERS,
+    read_csv_rows,
+    undecodable_reason,
+)
 from transferlab.errors import DataError
 
-TEXT_HEADERS = ("text", "sentence", "review", "content", "document")
 LABEL_HEADERS = ("label", "class", "category", "target", "y")
 PATH_HEADERS = ("path", "file", "filename", "image")
 SNIFF_BYTES = 1 << 16
-
-
-def undecodable_reason(s: str) -> str | None:
-    """The first undecodable byte (kept as a surrogate by `surrogateescape`), as a reason."""
-    for col, ch in enumerate(s, start=1):
-        if "\udc80" <= ch <= "\udcff":
-            return (f"not valid UTF-8 (byte 0x{ord(ch) - 0xDC00:02x} at column {col}); "
-                    "re-save the file as UTF-8")
-    return None
-
-
-def read_csv_rows(path: Path, limit: int | None = None) -> list[tuple[int, list[str]]]:
-    """(first line number, fields) of each non-blank CSV record; bad bytes survive as
-    surrogates so each row can be judged, and reported, on its own."""
-    with path.open("rb") as f:
-        raw = f.read() if limit is None else f.read(limit)
-    text = raw.decode("utf-8", errors="surrogateescape").removeprefix("\ufeff")
-    reader = csv.reader(io.StringIO(text, newline=""))
-    rows: list[tuple[int, list[str]]] = []
-    start = 1
-    try:
-        for row in reader:
-            if any(f.strip() for f in row):
-                rows.append((start, row))
-            start = reader.line_num + 1
-            if limit is not None and len(rows) >= 50:
-                break
-    except csv.Error as exc:
-        raise DataError(f"{path}:{reader.line_num + 1}: not a readable CSV ({exc}); "
-                        "quote texts that contain commas or line breaks") from exc
-    return rows
 
 
 def _header(row: list[str]) -> tuple[int, int] | None:

@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import copy
 import json
+import shutil
 import warnings
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -47,10 +48,11 @@ class ExportResult:
     max_abs_diff: float
     tolerance: float
     n_inputs: int
+    extra_files: list[Path] = field(default_factory=list)  # a text model's tokenizer folder
 
     @property
     def files(self) -> list[Path]:
-        return [self.model_path, self.sidecar_path]
+        return [self.model_path, self.sidecar_path, *self.extra_files]
 
 
 def preprocessing_for(info: ModelInfo) -> Preprocessing:
@@ -59,16 +61,12 @@ def preprocessing_for(info: ModelInfo) -> Preprocessing:
     return replace(pre, stored_size=info.decode_size)
 
 
-def build_sidecar(info: ModelInfo, fmt: str, file_name: str,
-                  metrics: dict | None = None) -> dict:
-    """Everything a deployment needs besides the graph: labels, preprocessing, provenance."""
-    pre = preprocessing_for(info)
+def sidecar_common(info: ModelInfo, fmt: str, file_name: str, metrics: dict | None) -> dict:
+    """What every sidecar says, image or text: labels, output, temperature, provenance."""
     n_out = 1 if info.task == "regression" else len(info.classes)
     return {
         "format": fmt, "file": file_name, "transferlab_version": __version__,
-        "task": info.task, "labels": list(info.classes),
-        "input": {"name": INPUT_NAME, "shape": ["batch", pre.in_chans, pre.size, pre.size],
-                  "dtype": "float32", "layout": "NCHW", "normalised": True},
+        "task": info.task, "modality": info.spec.modality, "labels": list(info.classes),
         "output": {"name": OUTPUT_NAME, "shape": ["batch", n_out],
                    "meaning": "scores already divided by the fitted temperature; softmax gives "
                    "calibrated class probabilities"
@@ -76,11 +74,21 @@ def build_sidecar(info: ModelInfo, fmt: str, file_name: str,
         "calibration": {"temperature": info.temperature, "applied_in_graph": True,
                         "fitted_on": info.extra.get("temperature_fitted_on")}
         if info.task == "classification" else None,
-        "preprocessing": pre.to_dict(),
         "weights": info.spec.to_dict(),
         "model": {"backbone": info.backbone, "head": info.head, "image_size": info.image_size,
                   "extra": info.extra},
         "metrics": metrics,
+    }
+
+
+def build_sidecar(info: ModelInfo, fmt: str, file_name: str,
+                  metrics: dict | None = None) -> dict:
+    """Everything a deployment needs besides the graph: labels, preprocessing, provenance."""
+    pre = preprocessing_for(info)
+    return sidecar_common(info, fmt, file_name, metrics) | {
+        "input": {"name": INPUT_NAME, "shape": ["batch", pre.in_chans, pre.size, pre.size],
+                  "dtype": "float32", "layout": "NCHW", "normalised": True},
+        "preprocessing": pre.to_dict(),
     }
 
 
@@ -142,16 +150,23 @@ def _resolve(source: str | Path | TransferModel) -> tuple[TransferModel, Path | 
 def export_model(run_dir_or_model: str | Path | TransferModel, fmt: str,
                  out_dir: str | Path | None = None, *, images: list[str | Path] | None = None,
                  tolerance: float = 1e-3, name: str = "model",
-                 metrics: dict | None = None) -> ExportResult:
+                 metrics: dict | None = None,
+                 texts: list[str] | None = None) -> ExportResult:
     """Write `<out_dir>/<name>.<ext>` + `<name>.<ext>.json` and check it against eager PyTorch.
 
     `out_dir` defaults to `RUN_DIR/export`. The check runs the export through
     `ExportedPredictor` on pseudo-images (and `images`, if given); above `tolerance` (max abs
-    difference of the logits) the files are removed and ExportError names the gap.
+    difference of the logits) the files are removed and ExportError names the gap. A text
+    model (export_text.py) also gets its tokenizer folder, and is checked on built-in texts
+    plus `texts`.
     """
     if fmt not in FORMATS:
         raise ConfigError(f"unknown export format {fmt!r}; choose one of {', '.join(FORMATS)}")
     model, run_dir = _resolve(run_dir_or_model)
+    text = model.spec.modality == "text"
+    if text and images:
+        raise ConfigError("--image checks image models; a text model is checked on built-in "
+                          "texts (and --text TEXT)")
     if out_dir is None:
         if run_dir is None:
             raise ConfigError("export_model(model, ...) needs out_dir when given a model object")
@@ -162,58 +177,85 @@ def export_model(run_dir_or_model: str | Path | TransferModel, fmt: str,
     sidecar_path = out / f"{model_path.name}.json"
     if metrics is None:
         metrics = read_test_metrics(run_dir)
+    if text:
+        from transferlab.deploy.export_text import export_text_model
+
+        return export_text_model(model, fmt, model_path, sidecar_path, texts=texts,
+                                 tolerance=tolerance, metrics=metrics)
     sidecar = build_sidecar(model.info, fmt, model_path.name, metrics)
 
     x = parity_batch(preprocessing_for(model.info), images)
     with torch.no_grad():
         reference = model(torch.from_numpy(x)).numpy()
     WRITERS[fmt](model, torch.from_numpy(x[:2]), model_path)
-    _write_json(sidecar_path, sidecar)
+    write_json(sidecar_path, sidecar)
     got = ExportedPredictor.load(model_path).logits(x)
-    diff = float(np.abs(got - reference).max()) if got.shape == reference.shape else float("inf")
-    if not np.isfinite(diff) or diff > tolerance:
-        model_path.unlink(missing_ok=True)
-        sidecar_path.unlink(missing_ok=True)
-        raise ExportError(
-            f"{fmt} export {model_path} disagrees with eager PyTorch: max abs logit difference "
-            f"{diff:.3g} > tolerance {tolerance:g} (output shape {got.shape} vs "
-            f"{reference.shape}); the files were removed. Try another --format, or raise "
-            "--tolerance if the gap is expected (e.g. reduced precision)")
+    diff = check_parity(got, reference, fmt, [model_path, sidecar_path], tolerance)
     sidecar["parity"] = {"max_abs_diff": diff, "tolerance": tolerance, "inputs": len(x),
                          "reference": "eager PyTorch, fp32, CPU",
                          "checked_with": "transferlab.deploy.serving.ExportedPredictor"}
-    _write_json(sidecar_path, sidecar)
+    write_json(sidecar_path, sidecar)
     return ExportResult(fmt, model_path, sidecar_path, diff, tolerance, len(x))
 
 
-def _write_json(path: Path, data: dict) -> None:
+def check_parity(got: np.ndarray, reference: np.ndarray, fmt: str, files: list[Path],
+                 tolerance: float) -> float:
+    """Max abs logit difference; above `tolerance` the export's files are removed and
+    ExportError names the gap (files[0] is the model file)."""
+    diff = float(np.abs(got - reference).max()) if got.shape == reference.shape else float("inf")
+    if not np.isfinite(diff) or diff > tolerance:
+        for path in files:
+            if path.is_dir():
+                shutil.rmtree(path, ignore_errors=True)
+            else:
+                path.unlink(missing_ok=True)
+        raise ExportError(
+            f"{fmt} export {files[0]} disagrees with eager PyTorch: max abs logit difference "
+            f"{diff:.3g} > tolerance {tolerance:g} (output shape {got.shape} vs "
+            f"{reference.shape}); the files were removed. Try another --format, or raise "
+            "--tolerance if the gap is expected (e.g. reduced precision)")
+    return diff
+
+
+def write_json(path: Path, data: dict) -> None:
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
     tmp.replace(path)
 
 
 def _write_onnx(model: TransferModel, example: torch.Tensor, path: Path) -> None:
-    """Legacy TorchScript-based exporter first (fast, no onnxscript), torch.export if it is gone."""
+    write_onnx(model, (example,), path, {INPUT_NAME: {0: "batch"}})
+
+
+def write_onnx(module: torch.nn.Module, args: tuple, path: Path,
+               dynamic: dict[str, dict[int, str]]) -> None:
+    """Legacy TorchScript-based exporter first (fast, no onnxscript), torch.export if it is gone.
+
+    `dynamic` names the graph's inputs in `args` order and their dynamic axes by name
+    ({"input_ids": {0: "batch", 1: "sequence"}, ...}); the output's batch axis is dynamic too.
+    """
     try:
         import onnx  # noqa: F401 - torch.onnx needs it; fail early with the install hint
         import onnxruntime  # noqa: F401 - the parity check runs the export with it
     except ImportError as exc:
         raise ConfigError(f"ONNX export needs onnx and onnxruntime; {INSTALL_HINT}") from exc
     tmp = path.with_name(path.name + ".tmp")
-    common = {"input_names": [INPUT_NAME], "output_names": [OUTPUT_NAME]}
+    common = {"input_names": list(dynamic), "output_names": [OUTPUT_NAME]}
     errors = []
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         try:
-            torch.onnx.export(model, (example,), str(tmp), dynamo=False,
-                              dynamic_axes={INPUT_NAME: {0: "batch"}, OUTPUT_NAME: {0: "batch"}},
+            torch.onnx.export(module, args, str(tmp), dynamo=False,
+                              dynamic_axes=dynamic | {OUTPUT_NAME: {0: "batch"}},
                               opset_version=ONNX_OPSET, **common)
         except Exception as exc:  # noqa: BLE001 - legacy exporter missing or failing: try dynamo
             errors.append(f"legacy exporter: {exc}")
+            dims = {n: torch.export.Dim(n, min=1, max=4096)
+                    for axes in dynamic.values() for n in axes.values()}
+            shapes = tuple({i: dims[n] for i, n in axes.items()} for axes in dynamic.values())
             try:
-                batch = torch.export.Dim("batch", min=1, max=4096)
-                torch.onnx.export(model, (example,), str(tmp), dynamo=True, external_data=False,
-                                  dynamic_shapes=({0: batch},), verbose=False,
+                torch.onnx.export(module, args, str(tmp), dynamo=True, external_data=False,
+                                  dynamic_shapes=shapes, verbose=False,
                                   opset_version=ONNX_DYNAMO_OPSET, **common)
             except Exception as exc2:  # noqa: BLE001 - report both failures together
                 errors.append(f"torch.export exporter: {exc2}")
@@ -224,7 +266,8 @@ def _write_onnx(model: TransferModel, example: torch.Tensor, path: Path) -> None
     tmp.replace(path)
 
 
-def _write_torchscript(model: TransferModel, example: torch.Tensor, path: Path) -> None:
+def _write_torchscript(model: torch.nn.Module, example: torch.Tensor | tuple,
+                       path: Path) -> None:
     """Traced, not scripted: timm models trace cleanly and the graph has no Python control flow."""
     tmp = path.with_name(path.name + ".tmp")
     with warnings.catch_warnings(), torch.no_grad():

@@ -3,61 +3,24 @@
 A .csv gives one text per record (its `text` column when the header names one, else the first
 column); a .txt gives one text per non-blank line. Each row is named `file:line`, so results and
 bad inputs (empty text, bytes that are not UTF-8, unreadable files) point at their source.
-Texts are truncated at the length the model was trained with (ModelInfo.extra).
+Texts are truncated at the length the model was trained with (ModelInfo.extra). The readers
+live in the torch-free `serving_text`, which an exported text model is served with.
 """
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import TYPE_CHECKING
 
-from transferlab.data.text_files import TEXT_HEADERS, read_csv_rows, undecodable_reason
 from transferlab.deploy.rows import fill_rows
+from transferlab.deploy.serving_text import (  # noqa: F401 - one reader for eager and export
+    TEXT_INPUT_SUFFIXES,
+    collect_texts,
+)
 
 if TYPE_CHECKING:
     import torch
 
     from transferlab.model import TransferModel
-
-TEXT_INPUT_SUFFIXES = (".csv", ".txt")
-
-
-def _csv_texts(path: Path) -> list[tuple[str, str | None, str | None]]:
-    rows = read_csv_rows(path)
-    col = 0
-    if rows:
-        cells = [c.strip().lower() for c in rows[0][1]]
-        hit = next((i for i, c in enumerate(cells) if c in TEXT_HEADERS), None)
-        if hit is not None:
-            col, rows = hit, rows[1:]
-    return [(f"{path}:{n}", row[col] if col < len(row) else "", None) for n, row in rows]
-
-
-def _txt_texts(path: Path) -> list[tuple[str, str | None, str | None]]:
-    text = path.read_bytes().decode("utf-8", errors="surrogateescape").removeprefix("\ufeff")
-    return [(f"{path}:{n}", line, None) for n, line in enumerate(text.splitlines(), start=1)
-            if line.strip()]
-
-
-def collect_texts(inputs: list[str]) -> list[tuple[str, str | None, str | None]]:
-    """(name, text, error) for every text in the inputs; problems become per-row errors."""
-    items: list[tuple[str, str | None, str | None]] = []
-    for name in inputs:
-        path = Path(name)
-        if path.suffix.lower() not in TEXT_INPUT_SUFFIXES or not path.is_file():
-            why = "not found" if not path.exists() else "text models read .csv or .txt files"
-            items.append((name, None, why))
-            continue
-        try:
-            items += _csv_texts(path) if path.suffix.lower() == ".csv" else _txt_texts(path)
-        except Exception as exc:  # noqa: BLE001 - an unreadable file is one error row
-            items.append((name, None, str(exc) or type(exc).__name__))
-    checked = []
-    for where, text, error in items:
-        if error is None and text is not None:
-            error = undecodable_reason(text) or (None if text.strip() else "empty text")
-        checked.append((where, text.strip() if text else text, error))
-    return checked
 
 
 def predict_texts(model: TransferModel, inputs: list[str], top_k: int, device: torch.device,

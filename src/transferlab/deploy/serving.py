@@ -180,7 +180,8 @@ def not_a_model(path: Path, kind: str, fmt: str, exc: Exception) -> str:
             f"re-run `transferlab export RUN_DIR --format {fmt}`")
 
 
-def _onnx_runner(path: Path, device: str) -> Callable[[np.ndarray], np.ndarray]:
+def onnx_session(path: Path, device: str):
+    """An onnxruntime session on the CPU (CUDA first when asked for and available)."""
     try:
         import onnxruntime as ort
     except ImportError as exc:
@@ -194,16 +195,25 @@ def _onnx_runner(path: Path, device: str) -> Callable[[np.ndarray], np.ndarray]:
         session = ort.InferenceSession(str(path), sess_options=opts, providers=providers)
     except Exception as exc:  # noqa: BLE001 - onnxruntime raises its own untyped errors
         raise CheckpointError(not_a_model(path, "ONNX", "onnx", exc)) from exc
+    return session
+
+
+def onnx_failure(path: Path, shape: tuple, exc: Exception) -> CheckpointError:
+    """A graph that does not run on what its sidecar says it takes (e.g. a fixed batch)."""
+    detail = " ".join(str(exc).split())[:160]
+    return CheckpointError(f"{path} cannot run on input {shape} ({detail}); it does not match "
+                           "its sidecar: re-run `transferlab export RUN_DIR --format onnx`")
+
+
+def _onnx_runner(path: Path, device: str) -> Callable[[np.ndarray], np.ndarray]:
+    session = onnx_session(path, device)
     name = session.get_inputs()[0].name
 
     def run(x: np.ndarray) -> np.ndarray:
         try:
             return np.asarray(session.run(None, {name: x})[0], dtype=np.float32)
         except Exception as exc:  # noqa: BLE001 - e.g. a graph exported with a fixed batch
-            detail = " ".join(str(exc).split())[:160]
-            raise CheckpointError(
-                f"{path} cannot run on input {tuple(x.shape)} ({detail}); it does not match "
-                "its sidecar: re-run `transferlab export RUN_DIR --format onnx`") from exc
+            raise onnx_failure(path, tuple(x.shape), exc) from exc
 
     return run
 
@@ -240,7 +250,10 @@ def _load_runner(path: Path, fmt: str, device: str) -> Callable[[np.ndarray], np
 
 
 class ExportedPredictor:
-    """Top-k class names (or a regression value) for image files, from an exported model."""
+    """Top-k class names (or a regression value) for image files, from an exported model.
+
+    `load` opens a text export (sidecar `modality: text`) as its subclass
+    `serving_text.TextExportedPredictor`, which reads texts instead of images."""
 
     def __init__(self, runner: Callable[[np.ndarray], np.ndarray], sidecar: dict,
                  path: Path) -> None:
@@ -265,6 +278,10 @@ class ExportedPredictor:
             raise ConfigError(f"{path}: unknown model file type {path.suffix!r}; expected one of "
                               f"{', '.join(sorted(MODEL_FORMATS))}")
         sidecar = read_sidecar(path)
+        if sidecar.get("modality") == "text":  # tokenizer in, same rows out
+            from transferlab.deploy.serving_text import TextExportedPredictor
+
+            return TextExportedPredictor.open(path, fmt, sidecar, device)
         if "preprocessing" not in sidecar:
             raise CheckpointError(f"sidecar of {path} has no 'preprocessing'; re-run "
                                   "`transferlab export`")
@@ -295,14 +312,19 @@ class ExportedPredictor:
 
     def _fill(self, rows: list[dict], pending: list[tuple[int, np.ndarray]], top_k: int) -> None:
         logits = self.predict_images([a for _, a in pending])
+        self.fill_scores(rows, [i for i, _ in pending], logits, top_k)
+
+    def fill_scores(self, rows: list[dict], where: list[int], logits: np.ndarray,
+                    top_k: int) -> None:
+        """Logit row k → `rows[where[k]]`: a value (regression) or the top-k labels + probs."""
         if self.task == "regression":
-            for (i, _), v in zip(pending, logits.reshape(len(pending), -1)[:, 0].tolist()):
+            for i, v in zip(where, logits.reshape(len(where), -1)[:, 0].tolist()):
                 rows[i]["value"] = v
             return
         probs = softmax(logits)
         k = min(top_k, probs.shape[-1])
         order = np.argsort(-probs, axis=-1, kind="stable")[:, :k]
-        for (i, _), ix, p in zip(pending, order, probs):
+        for i, ix, p in zip(where, order, probs):
             rows[i]["top"] = [{"label": self.labels[j], "prob": float(p[j])} for j in ix]
 
 
