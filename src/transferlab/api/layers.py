@@ -62,11 +62,11 @@ class LayersResult:
 
 def format_layers(data: dict) -> str:
     """`k  last copied group  frozen (AnB) ± CI  fine-tuned (AnB+) ± CI` per k."""
-    lines = [f"{'k':>3}  {'copied up to':<14}{'frozen (AnB)':>32}{'fine-tuned (AnB+)':>32}"]
+    lines = [f"{'k':>3}  {'copied up to':<14}{'frozen (AnB)':>34}{'fine-tuned (AnB+)':>34}"]
     for r in data["rows"]:
         last = data["groups"][r["k"] - 1] if r["k"] else "-"
-        lines.append(f"{r['k']:>3}  {last:<14}{_cell(r['frozen']):>32}"
-                     f"{_cell(r['finetuned']):>32}")
+        lines.append(f"{r['k']:>3}  {last:<14}{_cell(r['frozen']):>34}"
+                     f"{_cell(r['finetuned']):>34}")
     n = len(data["seeds"])
     lines.append(f"test accuracy, mean over {n} seed(s)"
                  + (" ± sd [95% t-interval]" if n > 1 else ""))

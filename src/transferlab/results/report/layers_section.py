@@ -10,7 +10,7 @@ import base64
 from pathlib import Path
 
 from transferlab.results.report.html import CSS
-from transferlab.results.report.plots import BASE, GOOD, NEUTRAL, _save, plt
+from transferlab.results.report.plots import GOOD, NEUTRAL, _save, plt
 from transferlab.results.report.text import esc, fmt
 
 
@@ -39,7 +39,8 @@ def layers_plot(data: dict, path: Path) -> Path:
     groups = data["groups"]
     ks = [r["k"] for r in data["rows"]]
     ax.set_xticks(ks, [f"{k}\n{groups[k - 1] if k else 'none'}" for k in ks], fontsize=8)
-    ax.axvline(0, color=BASE, lw=0.8, ls=":")
+    low, high = ax.get_ylim()  # a t-interval of 2 seeds may reach past [0, 1]
+    ax.set_ylim(max(low, 0.0), min(high, 1.0))
     n = len(data["seeds"])
     ax.set(xlabel="k = stage groups copied from the backbone (last one named)",
            ylabel="test accuracy",
