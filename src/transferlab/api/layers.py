@@ -162,17 +162,19 @@ def layers(cfg: RunConfig, ks: Sequence[int] | None = None, log: Log = print) ->
     from transferlab.engine.device import resolve_device
 
     t0 = time.perf_counter()
+    if cfg.task == "regression":
+        raise ConfigError("layers measures classification accuracy; --task regression is not "
+                          "supported")
+    # The pretrained backbone, adapted to the input channels as build_model does (its head,
+    # sized by a placeholder class list, is dropped): checked before any folder or decode.
+    source = build_model(cfg.backbone, ["-"], pretrained=True, in_chans=cfg.in_chans,
+                         adapt=cfg.adapt_input, arch=cfg.arch).backbone
+    groups = [g.name for g in source.stage_groups()]
+    chosen = resolve_ks(ks, len(groups))
     run_dir = new_run_dir(cfg, "layers")
     log(f"run folder: {run_dir}")
     splits = prepare_data(cfg, log)
-    if splits.train.is_regression:
-        raise ConfigError("layers measures classification accuracy; --task regression is not "
-                          "supported")
     device = resolve_device(cfg.device)
-    source = build_model(cfg.backbone, splits.train.classes, pretrained=True,
-                         in_chans=cfg.in_chans, adapt=cfg.adapt_input, arch=cfg.arch).backbone
-    groups = [g.name for g in source.stage_groups()]
-    chosen = resolve_ks(ks, len(groups))
     seeds = [cfg.seed + i for i in range(cfg.seeds)]
     log(f"stage groups of {cfg.backbone}: {', '.join(groups)}; k = {chosen}, seeds {seeds}")
     RunFolder(run_dir).write_config(cfg.to_dict(), layers={"ks": chosen, "seeds": seeds})
