@@ -46,6 +46,7 @@ def _int(low, high, example, optional=True) -> Rule:
 SETTING_RULES: dict[str, Rule] = {
     "data": Rule(str, "DIR"),
     "test_data": Rule(str, "DIR", optional=True),
+    "source_data": Rule(str, "fashion-mnist-source", optional=True),
     "backbone": Rule(str, "efficientnet_lite0"),
     "strategy": Rule(str, "finetune", choices=STRATEGIES),
     "strategies": Rule(list, "linear-probe,finetune,scratch", choices=STRATEGIES),
@@ -218,6 +219,7 @@ def check_run_name(name: str) -> None:
 class RunConfig:
     data: str = "fashion-mnist"
     test_data: str | None = None
+    source_data: str | None = None  # rank/compare: the source data, for the domain-shift figure
     backbone: str = "efficientnet_lite0"
     strategy: str = "finetune"
     strategies: list[str] = field(default_factory=lambda: ["linear-probe", "finetune", "scratch"])

@@ -88,7 +88,7 @@ def test_compare_prunes_checkpoints_and_prints_the_run_folder_size(root, data):
      "'ten'; see `transferlab fit --help`"),
     (["frobnicate"], "error: transferlab: argument COMMAND: invalid choice: 'frobnicate' "
      "(choose from 'compare', 'fit', 'evaluate', 'predict', 'export', 'backbones', 'rank', "
-     "'report', 'check'); see `transferlab --help`"),
+     "'report', 'check', 'layers'); see `transferlab --help`"),
 ])
 def test_a_bad_flag_is_one_line_not_a_usage_block(args, expected, tmp_path):
     proc = cli(*args, "--out", tmp_path) if args[0] == "fit" else cli(*args)

@@ -6,6 +6,7 @@ import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from transferlab.api.domain import source_shift
 from transferlab.api.runner import StrategyResult, new_run_dir, prepare_data, run_strategy
 from transferlab.config import RunConfig
 from transferlab.engine.strategies import STRATEGIES
@@ -29,12 +30,14 @@ class ComparisonReport:
     recommendation: str | None = None
     methods: dict = field(default_factory=dict)
     seed_results: dict[str, list[StrategyResult]] = field(default_factory=dict, repr=False)
+    domain_shift: dict | None = None  # --source-data: PAD and MMD² source→target
 
     def to_dict(self) -> dict:
         return {"rows": self.rows, "baseline": self.baseline, "warnings": self.warnings,
                 "run_dir": str(self.run_dir), "recommendation": self.recommendation,
                 "notes": self.notes, "pairs": self.pairs,
-                "per_class_gain": self.per_class_gain, "methods": self.methods}
+                "per_class_gain": self.per_class_gain, "methods": self.methods,
+                "domain_shift": self.domain_shift}
 
 
 def build_report(results: list[StrategyResult], run_dir: Path,
@@ -100,10 +103,12 @@ def compare(cfg: RunConfig, log=print) -> ComparisonReport:
     folder = RunFolder(run_dir)
     folder.write_config(cfg.to_dict())
     folder.write_data(splits.summary())
+    shift = source_shift(cfg, splits, cfg.backbone, run_dir, log)  # None without --source-data
     results = [run_strategy(cfg, s, splits, run_dir / s, log) for s in cfg.strategies]
     extra = {s: run_extra_seeds(cfg, s, splits, run_dir / s, log) for s in cfg.strategies
              if cfg.seeds > 1}
     report = build_report(results, run_dir, extra)
+    report.domain_shift = shift
     folder.write_comparison(report.to_dict())
     write_report_safely(run_dir, log)  # plots + report.html; a failure only warns
     return report

@@ -145,6 +145,7 @@ def rank_config(cfg: RunConfig, backbones: str | Sequence[str],
                 estimators: str | Sequence[str] | None = None, sort_by: str = "logme",
                 log: Log | None = print) -> Ranking:
     """`rank` for a built config (the CLI's `--image-size` etc. are config fields)."""
+    from transferlab.api.domain import shift_backbone, source_shift
     from transferlab.api.runner import new_run_dir, prepare_data
     from transferlab.selection import DEFAULT_ESTIMATORS, rank_backbones
     from transferlab.selection.estimators import ESTIMATORS
@@ -166,7 +167,9 @@ def rank_config(cfg: RunConfig, backbones: str | Sequence[str],
         "backbones": candidates, "estimators": chosen, "sort_by": sort_by})
     log(f"run folder: {run_dir}")
     splits = prepare_data(cfg, log)
+    shift = source_shift(cfg, splits, shift_backbone(candidates), run_dir, log)
     report = rank_backbones(splits, candidates, cfg.device, cfg.image_size, estimators=chosen,
                             sort_by=sort_by, seed=cfg.seed, log=log)
-    path = RunFolder(run_dir).write_ranking(report.to_dict())
+    saved = report.to_dict() | ({"domain_shift": shift} if shift else {})
+    path = RunFolder(run_dir).write_ranking(saved)
     return Ranking(report, run_dir, path)

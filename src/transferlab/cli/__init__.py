@@ -17,6 +17,7 @@ from transferlab.cli import (
     evaluate_cmd,
     export_cmd,
     fit_cmd,
+    layers_cmd,
     predict_cmd,
     rank_cmd,
     report_cmd,
@@ -25,7 +26,7 @@ from transferlab.data.listing import plain_data_warnings
 from transferlab.errors import Interrupted, TransferlabError
 
 COMMANDS = [compare_cmd, fit_cmd, evaluate_cmd, predict_cmd, export_cmd, backbones_cmd,
-            rank_cmd, report_cmd, check_cmd]
+            rank_cmd, report_cmd, check_cmd, layers_cmd]
 
 
 class OneLineParser(argparse.ArgumentParser):

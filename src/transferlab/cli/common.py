@@ -34,6 +34,14 @@ def add_data_args(p: argparse.ArgumentParser) -> None:
                    "(default) or stop and list them")
 
 
+def add_source_data_arg(p: argparse.ArgumentParser) -> None:
+    """`--source-data` (rank, compare): the domain-shift figure source→target."""
+    p.add_argument("--source-data", metavar="DATA", help="the data the backbone was pretrained "
+                   "on (same forms as --data, e.g. fashion-mnist-source): prints and saves the "
+                   "domain shift source→target, proxy A-distance (0 = same, 2 = separable) "
+                   "and MMD², on the backbone's features of up to 1000 images per domain")
+
+
 def add_model_args(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("model")
     g.add_argument("--backbone", help="efficientnet_lite0 (default, bundled ImageNet weights), "

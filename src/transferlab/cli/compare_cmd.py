@@ -11,6 +11,7 @@ from transferlab.cli.common import (
     add_model_args,
     add_recipe_args,
     add_run_args,
+    add_source_data_arg,
     config_from_args,
     strategy_list,
 )
@@ -28,6 +29,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    "--seed+1, ...) on the same split and report mean, sd and an interval "
                    "across seeds (default 1; 1 to 20)")
     add_data_args(p)
+    add_source_data_arg(p)
     add_model_args(p)
     add_recipe_args(p)
     add_run_args(p)
@@ -40,6 +42,10 @@ def run(args: argparse.Namespace) -> int:
     report = compare_config(config_from_args(args), log=print)
     print()
     print(report.table())
+    if report.report.domain_shift:
+        from transferlab.selection.domain import shift_line
+
+        print(shift_line(report.report.domain_shift))
     for w in report.warnings:
         print(f"WARNING: {w}")
     for note in report.report.notes:

@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import argparse
 
-from transferlab.cli.common import add_data_args, add_run_args, config_from_args
+from transferlab.cli.common import (
+    add_data_args,
+    add_run_args,
+    add_source_data_arg,
+    config_from_args,
+)
 
 HELP = "rank candidate backbones on your data (LogME, LEEP, k-NN, linear probe) before training"
 
@@ -39,6 +44,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--image-size", type=int, help="input resolution in pixels (default: what "
                    "the auto recipe would fine-tune at on this device)")
     add_data_args(p)
+    add_source_data_arg(p)
     add_run_args(p)
     p.set_defaults(func=run)
 
