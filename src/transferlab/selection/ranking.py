@@ -28,11 +28,13 @@ from transferlab.engine.features import extract_features
 from transferlab.engine.recipe import auto_image_size
 from transferlab.errors import ConfigError, TransferlabError
 from transferlab.results.runfolder import RunFolder
+from transferlab.selection import bootstrap as bs
 from transferlab.selection import estimators as est
 
 RANDOM_SUFFIX = "@random"
 DEFAULT_ESTIMATORS = ("logme", "leep", "knn", "linear")
 AUTO_ESTIMATORS = ("logme", "leep", "knn")  # fit --backbone auto: skip the slower CV probe
+TIE_MARK = "~top"  # ASCII: the table also goes to consoles that cannot print "≈"
 
 
 @dataclass
@@ -47,6 +49,10 @@ class RankRow:
     scores: dict[str, float | None]
     seconds: dict[str, float]
     notes: dict[str, str] = field(default_factory=dict)
+    # per estimator (LogME, LEEP): where the score could lie on other samples of the same
+    # size, from random halves of the images (selection/bootstrap.py); its seconds are not in
+    # `seconds`
+    intervals: dict[str, bs.Interval] = field(default_factory=dict)
 
 
 @dataclass
@@ -68,28 +74,64 @@ class RankingReport:
                 return row.backbone
         raise ConfigError("no pretrained candidate to choose from; add one to --candidates")
 
+    def tied_with_top(self, estimator: str | None = None) -> list[str]:
+        """Candidates whose interval of `estimator` (default: the sort key) overlaps the top
+        row's: this data cannot tell them from the top one. [] where there are no intervals."""
+        name = estimator or self.sort_by
+        if not self.rows:
+            return []
+        return bs.tied_with({r.backbone: r.intervals.get(name) for r in self.rows},
+                            self.rows[0].backbone)
+
+    def indistinguishable(self, a: str, b: str, estimator: str | None = None) -> bool | None:
+        """True when the two candidates' intervals overlap, None when either has none."""
+        name = estimator or self.sort_by
+        rows = {r.backbone: r for r in self.rows}
+        ia, ib = rows[a].intervals.get(name), rows[b].intervals.get(name)
+        return None if ia is None or ib is None else ia.overlaps(ib)
+
     def to_dict(self) -> dict:
         return {"sort_by": self.sort_by, "estimators": self.estimators, "data": self.data,
                 "device": self.device, "total_seconds": round(self.total_seconds, 3),
                 "winner": self.rows[0].backbone if self.rows else None,
+                "tied_with_top": self.tied_with_top(),
                 "rows": [asdict(r) for r in self.rows]}
 
     def table(self) -> str:
         """Fixed-width table: rank, backbone, each estimator's score (seconds), feature time."""
         width = max([len("backbone")] + [len(r.backbone) for r in self.rows]) + 2
-        head = f"{'rank':<6}{'backbone':<{width}}" + "".join(
+        tied = set(self.tied_with_top())
+        head = f"{'rank':<6}{'backbone':<{width}}{'vs top':<8}" + "".join(
             f"{name + (' *' if name == self.sort_by else ''):<20}" for name in self.estimators)
-        lines = [head + "features (s)"]
+        lines = [head + f"{'features (s)':<14}{self.sort_by} interval"]
         for i, row in enumerate(self.rows, 1):
+            mark = "top" if i == 1 and row.intervals.get(self.sort_by) else (
+                TIE_MARK if row.backbone in tied else "")
             cells = "".join(f"{_cell(row, name):<20}" for name in self.estimators)
-            lines.append(f"{i:<6}{row.backbone:<{width}}{cells}{row.seconds['features']:.2f}")
+            iv = row.intervals.get(self.sort_by)
+            span = f"[{iv.low:.4f}, {iv.high:.4f}]" if iv else "n/a"
+            lines.append(f"{i:<6}{row.backbone:<{width}}{mark:<8}{cells}"
+                         f"{row.seconds['features']:<14.2f}{span}")
         lines.append(f"* sorted by {self.sort_by}; higher is better for every score; "
                      f"(s) = seconds")
+        lines.append(self._tie_note())
         # measured in docs/RANKING.md: the one reading the scores support, said where it is read
         lines.append("scores tell backbones that transfer from ones that do not; close scores "
                      "among pretrained backbones do not predict their fine-tuned order: "
                      "fine-tune the top few (docs/RANKING.md)")
         return "\n".join(lines)
+
+
+    def _tie_note(self) -> str:
+        """What the 'vs top' column means, with the settings that produced it."""
+        iv = next((r.intervals[self.sort_by] for r in self.rows
+                   if r.intervals.get(self.sort_by)), None)
+        if iv is None:
+            return (f"vs top: no interval for {self.sort_by} (only "
+                    f"{', '.join(bs.BOOTSTRAPPABLE)} are resampled), so no ties are marked")
+        return (f"{TIE_MARK} = its {self.sort_by} interval ({iv.level:.0%}, {iv.rounds} random "
+                f"halves of the images) overlaps the top one's: this data cannot tell the two "
+                f"apart")
 
 
 def _cell(row: RankRow, name: str) -> str:
@@ -161,8 +203,9 @@ def _not_applicable(name: str, backbone: Backbone, regression: bool) -> str | No
 
 def score_backbone(name: str, data: ImageSet, device: torch.device, image_size: int | None,
                    estimators: Sequence[str], seed: int = 0, batch_size: int = 256,
-                   use_cache: bool = True) -> RankRow:
-    """Build one candidate, extract its features once, and time every estimator on them."""
+                   use_cache: bool = True, interval_rounds: int = bs.DEFAULT_ROUNDS) -> RankRow:
+    """Build one candidate, extract its features once, and time every estimator on them;
+    LogME and LEEP also get an interval from `interval_rounds` random halves (0 = none)."""
     t0 = time.perf_counter()
     backbone = build_candidate(name, seed).to(device)
     size = image_size or auto_image_size(backbone.spec, data.source_size, device)
@@ -185,20 +228,29 @@ def score_backbone(name: str, data: ImageSet, device: torch.device, image_size: 
         if reason:
             notes[est_name] = reason
         seconds[est_name] = round(time.perf_counter() - t1, 3)
+    intervals = {}
+    for est_name, score in scores.items():
+        if score is not None and interval_rounds:
+            iv = bs.score_interval(est_name, score, feats, labels, probs, interval_rounds,
+                                   seed=seed)
+            if iv is not None:
+                intervals[est_name] = iv
     return RankRow(name, backbone.spec.architecture, backbone.spec.pretrained,
-                   backbone.num_features, size, scores, seconds, notes)
+                   backbone.num_features, size, scores, seconds, notes, intervals)
 
 
 def rank_backbones(data: DataSplits | ImageSet, backbone_names: Sequence[str],
                    device: torch.device | str = "auto", image_size: int | None = None,
                    estimators: Sequence[str] = DEFAULT_ESTIMATORS, sort_by: str = "logme",
                    seed: int = 0, batch_size: int = 256, use_cache: bool = True,
-                   log: Callable[[str], None] | None = None) -> RankingReport:
+                   log: Callable[[str], None] | None = None,
+                   interval_rounds: int = bs.DEFAULT_ROUNDS) -> RankingReport:
     """Score every candidate on the labelled training images and sort them, best first.
 
     `data`: a DataSplits (its training split is used; validation and test stay unseen) or an
     ImageSet. `image_size` None = per backbone, the size the auto recipe would fine-tune at on
-    this device, so the ranking sees what the fine-tune will see.
+    this device, so the ranking sees what the fine-tune will see. `interval_rounds`: random
+    halves per LogME/LEEP interval (selection/bootstrap.py), which mark ties; 0 = no intervals.
     """
     estimators = list(estimators)
     unknown = [e for e in estimators if e not in est.ESTIMATORS]
@@ -216,7 +268,7 @@ def rank_backbones(data: DataSplits | ImageSet, backbone_names: Sequence[str],
         if log:
             log(f"ranking: scoring {name} on {len(train)} images ...")
         rows.append(score_backbone(name, train, dev, image_size, estimators, seed, batch_size,
-                                   use_cache))
+                                   use_cache, interval_rounds))
     rows.sort(key=lambda r: (r.scores.get(sort_by) is None, -(r.scores.get(sort_by) or 0.0)))
     summary = {"source": train.source, "images": len(train), "classes": train.num_classes}
     return RankingReport(rows, sort_by, estimators, summary, str(dev), time.perf_counter() - t0)
@@ -247,7 +299,18 @@ def choose_backbone(cfg: RunConfig, splits: DataSplits, candidates: Sequence[str
         log(f"warning: {report.rows[0].backbone} (random weights) outranks every pretrained "
             f"candidate: transfer may not help on this data; compare against --strategy scratch")
     log(f"backbone: auto -> {winner} (best {report.sort_by} of {len(names)} candidates; "
-        f"{ranking})")
+        f"{ranking}){_runner_up_note(report, winner)}")
     cfg.backbone = winner
     RunFolder(run_dir).write_config(cfg.to_dict())
     return winner
+
+
+def _runner_up_note(report: RankingReport, winner: str) -> str:
+    """'; X cannot be told apart ...' when the next pretrained candidate's interval overlaps
+    the winner's (the winner is still the pick: it has the higher score)."""
+    rest = [r.backbone for r in report.rows
+            if r.backbone != winner and not r.backbone.endswith(RANDOM_SUFFIX)]
+    if not rest or not report.indistinguishable(winner, rest[0]):
+        return ""
+    return (f"; {rest[0]} cannot be told apart from it on this data ({report.sort_by} "
+            f"intervals overlap): `transferlab compare` both to choose")
