@@ -54,9 +54,10 @@ def chain(tmp_path_factory):
     zero_stem(source.run_dir)
     target = write_folder(root / "target", classes=3, per_class=30)
     lines: list[str] = []
-    result = compare(target, strategies="linear-probe,scratch", epochs=10, lr=0.01, test_fraction=0.5,
-                     backbones=f"imagenet=efficientnet_lite0,damaged={source.run_dir}",
-                     out=root / "runs", name="cmp", log=lines.append, **TINY)
+    backbones = f"imagenet=efficientnet_lite0,damaged={source.run_dir}"
+    result = compare(target, strategies="linear-probe,scratch", epochs=10, lr=0.01,
+                     test_fraction=0.5, backbones=backbones, out=root / "runs", name="cmp",
+                     log=lines.append, **TINY)
     return source, result, lines
 
 

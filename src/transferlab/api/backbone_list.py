@@ -66,9 +66,9 @@ def plan(backbones: list[str], strategies: list[str]) -> list[Candidate]:
     labelled = parse_backbones(backbones)
     rows = [Candidate(f"{label}.{s}", name, label, s)
             for label, name in labelled for s in strategies if s != "scratch"]
-    if "scratch" in strategies:
-        rows.append(Candidate("scratch", labelled[0][1], None, "scratch"))
     if not rows:
         raise ConfigError("--backbones with --strategies scratch alone compares nothing; "
                           "add a transfer strategy, e.g. --strategies finetune,scratch")
+    if "scratch" in strategies:
+        rows.append(Candidate("scratch", labelled[0][1], None, "scratch"))
     return rows
