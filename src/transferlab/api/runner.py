@@ -28,6 +28,7 @@ from transferlab.engine.trainer import Trainer
 from transferlab.errors import DataError
 from transferlab.model import TransferModel, build_model
 from transferlab.results.overlap import save_training_hashes
+from transferlab.results.provenance import data_fingerprint, provenance_line, source_provenance
 from transferlab.results.runfolder import MODEL, RunFolder
 from transferlab.results.stats import metric_intervals
 
@@ -166,6 +167,9 @@ def run_strategy(cfg: RunConfig, strategy: str, splits: DataSplits, run_dir: Pat
     if isinstance(splits.train, ImageSet):  # predict/serving decode new images at this size
         model.info.extra["decode_size"] = splits.train.source_size
     phases = phases_for(strategy, recipe, len(model.stage_groups()))
+    source = source_provenance(cfg.backbone) if strategy != "scratch" else None
+    if source is not None:  # the backbone is a transferlab run: the chain is recorded
+        log(f"[{strategy}] {provenance_line(source)}")
     init = "pretrained" if model.spec.pretrained else "random init"
     # a text run's input size is the token cap prepare_for chose, not the recipe's image size
     size = (f"{model.info.extra.get('max_length')} tokens" if model.spec.modality == "text"
@@ -191,7 +195,8 @@ def run_strategy(cfg: RunConfig, strategy: str, splits: DataSplits, run_dir: Pat
     wall = time.perf_counter() - t0
     if dist.is_main():
         save_run(run_dir, model, cfg, strategy, recipe, phases, metrics, progress.history, wall,
-                 trainer.param_layout, splits, None if train_seed is None else seed, balance)
+                 trainer.param_layout, splits, None if train_seed is None else seed, balance,
+                 source)
         save_predictions(run_dir, logits, splits.test)
         if not cfg.keep_checkpoints:  # finished and saved: the final model is what remains
             prune_checkpoints(run_dir / "checkpoint")
@@ -241,17 +246,21 @@ def save_predictions(run_dir: Path, logits: torch.Tensor, test: ImageSet) -> Non
 def save_run(run_dir: Path, model: TransferModel, cfg: RunConfig, strategy: str, recipe: Recipe,
              phases: list, metrics: dict, history: list, wall: float, layout: list,
              splits: DataSplits, train_seed: int | None = None,
-             balance: Balance | None = None) -> None:
+             balance: Balance | None = None, source: dict | None = None) -> None:
+    """`source`: the provenance of a run-folder backbone (config.yaml `source_run`)."""
     folder = RunFolder(run_dir)
-    seeds = {} if train_seed is None else {"seeds": {"split": cfg.seed, "training": train_seed}}
+    sections: dict = {} if train_seed is None else {
+        "seeds": {"split": cfg.seed, "training": train_seed}}
+    if source is not None:
+        sections["source_run"] = source
     model.save(folder.file(MODEL))
     folder.write_config(
         {**cfg.to_dict(), "strategy": strategy}, recipe=recipe.to_dict(),
         balance=balance.to_dict() if balance is not None else None,
         phases=[p.to_dict() for p in phases], param_groups=layout,
         preprocess=Preprocess.from_spec(model.spec, recipe.image_size).__dict__,
-        weights=model.spec.to_dict() | {"labels": f"{len(model.spec.labels)} labels"}, **seeds)
+        weights=model.spec.to_dict() | {"labels": f"{len(model.spec.labels)} labels"}, **sections)
     folder.write_metrics(strategy, metrics, wall, environment())
     folder.write_history(history)
-    folder.write_data(splits.summary())
+    folder.write_data(splits.summary() | {"fingerprint": data_fingerprint(splits)})
     save_training_hashes(run_dir, splits)  # lets `evaluate` warn about train/test overlap

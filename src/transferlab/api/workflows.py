@@ -110,21 +110,26 @@ def _fit(cfg: RunConfig | None, resume: str | Path | None, given: dict,
 
 
 def compare(data: str | Path | None = None, strategies: str | Sequence[str] | None = None, *,
-            log: Log | None = print, **settings: Any) -> Comparison:
+            backbones: str | Sequence[str] | None = None, log: Log | None = print,
+            **settings: Any) -> Comparison:
     """Several strategies on the same data, seed and budget, judged against scratch.
 
-    Default strategies: linear-probe, finetune, scratch. `str(result)` is the table (and
-    warnings) `transferlab compare` prints; `.runs[name]` is each strategy's Run.
+    Default strategies: linear-probe, finetune, scratch. `backbones` ("imagenet=
+    efficientnet_lite0,src=runs/pre") runs each backbone with each transfer strategy and
+    scratch once, rows named LABEL.STRATEGY. `str(result)` is the table (and warnings)
+    `transferlab compare` prints; `.runs[name]` is each row's Run.
     """
     strategies = names(strategies) if isinstance(strategies, str) else strategies
-    return compare_config(make_config(data=data, strategies=strategies, **settings), log=log)
+    return compare_config(make_config(data=data, strategies=strategies, **settings),
+                          log=log, backbones=backbones)
 
 
-def compare_config(cfg: RunConfig, log: Log | None = print) -> Comparison:
-    """`compare` for a built config: one run folder, a sub-folder per strategy, report.html."""
+def compare_config(cfg: RunConfig, log: Log | None = print,
+                   backbones: str | Sequence[str] | None = None) -> Comparison:
+    """`compare` for a built config: one run folder, a sub-folder per row, report.html."""
     from transferlab.api.compare import compare as run_comparison
 
-    report = run_comparison(cfg, log or _quiet)
+    report = run_comparison(cfg, log or _quiet, names(backbones) or None)
     runs = {r.strategy: Run.from_result(r) for r in report.results}
     return Comparison(report, runs)
 

@@ -28,6 +28,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seeds", type=int, help="train each strategy with N seeds (--seed, "
                    "--seed+1, ...) on the same split and report mean, sd and an interval "
                    "across seeds (default 1; 1 to 20)")
+    p.add_argument("--backbones", help="comma-separated backbones compared side by side, each "
+                   "as NAME or LABEL=NAME (a registry name, weights file or transferlab run "
+                   "folder): every backbone runs every non-scratch strategy, scratch runs once "
+                   "(random init of the first); rows are LABEL.STRATEGY")
     add_data_args(p)
     add_source_data_arg(p)
     add_model_args(p)
@@ -39,7 +43,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from transferlab.api.workflows import compare_config
 
-    report = compare_config(config_from_args(args), log=print)
+    report = compare_config(config_from_args(args), log=print,
+                            backbones=getattr(args, "backbones", None))
     print()
     print(report.table())
     if report.report.domain_shift:

@@ -68,11 +68,12 @@ def transfer_warnings(rows: list[dict], pairs: list[dict], baseline: str | None
         if baseline is None or r["strategy"] == baseline or gain is None:
             continue
         p = find_pair(pairs, r["strategy"], baseline)
+        who = r["strategy"] + (f" (backbone {r['backbone']})" if r.get("backbone") else "")
         if p is None and gain < 0:
-            warnings.append(f"negative transfer: {r['strategy']} is {-gain:.4f} below scratch "
+            warnings.append(f"negative transfer: {who} is {-gain:.4f} below scratch "
                             "on the test set; the pretrained weights hurt on this data")
         elif p is not None and p["verdict"] == "worse":
-            warnings.append(f"negative transfer: {r['strategy']} is {-gain:.4f} below scratch "
+            warnings.append(f"negative transfer: {who} is {-gain:.4f} below scratch "
                             f"on the test set ({fmt_ci(p['ci95'])}, {fmt_p(p['p_value'])}); "
                             "the pretrained weights hurt on this data")
         elif p is not None and gain < 0:

@@ -20,6 +20,7 @@ from transferlab.results.metrics import primary_metric, rank_score
 from transferlab.results.report import calibration_plot, plots
 from transferlab.results.report.health_section import health_block
 from transferlab.results.report.rundata import LoadedRun, StrategyRun, load_run
+from transferlab.results.report.source_section import source_block
 from transferlab.results.report.text import esc, fmt
 from transferlab.results.report.verdict_section import recommendation_line, verdict_section
 
@@ -223,9 +224,10 @@ def metrics_table(s: StrategyRun) -> str:
 
 def results_section(run: LoadedRun) -> str:
     if run.kind == "compare":
-        return f"<section><h2>Results</h2>{warning_box(run)}{comparison_table(run)}</section>"
+        return (f"<section><h2>Results</h2>{warning_box(run)}{comparison_table(run)}"
+                f"{source_block(run)}</section>")
     body = metrics_table(run.strategies[0]) if run.strategies else ""
-    return f"<section><h2>Test metrics</h2>{body}</section>"
+    return f"<section><h2>Test metrics</h2>{body}{source_block(run)}</section>"
 
 
 def strategy_summary(run: LoadedRun, s: StrategyRun) -> str:
