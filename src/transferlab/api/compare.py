@@ -94,6 +94,10 @@ def compare(cfg: RunConfig, log=print) -> ComparisonReport:
             from transferlab.errors import ConfigError
 
             raise ConfigError(f"unknown strategy {s!r}; choose from {', '.join(STRATEGIES)}")
+    if "lora" in cfg.strategies:  # before any folder or data: the install line
+        from transferlab.engine.lora import require_peft
+
+        require_peft()
     run_dir = new_run_dir(cfg, "compare")
     log(f"run folder: {run_dir}")
     splits = prepare_data(cfg, log)

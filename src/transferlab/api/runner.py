@@ -191,7 +191,8 @@ def run_strategy(cfg: RunConfig, strategy: str, splits: DataSplits, run_dir: Pat
     wall = time.perf_counter() - t0
     if dist.is_main():
         save_run(run_dir, model, cfg, strategy, recipe, phases, metrics, progress.history, wall,
-                 trainer.param_layout, splits, None if train_seed is None else seed, balance)
+                 trainer.param_layout, splits, None if train_seed is None else seed, balance,
+                 trainer.trainable)
         save_predictions(run_dir, logits, splits.test)
         if not cfg.keep_checkpoints:  # finished and saved: the final model is what remains
             prune_checkpoints(run_dir / "checkpoint")
@@ -241,16 +242,21 @@ def save_predictions(run_dir: Path, logits: torch.Tensor, test: ImageSet) -> Non
 def save_run(run_dir: Path, model: TransferModel, cfg: RunConfig, strategy: str, recipe: Recipe,
              phases: list, metrics: dict, history: list, wall: float, layout: list,
              splits: DataSplits, train_seed: int | None = None,
-             balance: Balance | None = None) -> None:
+             balance: Balance | None = None, trainable: dict | None = None) -> None:
+    """`trainable`: the last train phase's parameter counts (Trainer.trainable), with the LoRA
+    setup (rank, alpha, targets, adapted layers) of a lora run."""
     folder = RunFolder(run_dir)
-    seeds = {} if train_seed is None else {"seeds": {"split": cfg.seed, "training": train_seed}}
+    extra = {} if train_seed is None else {"seeds": {"split": cfg.seed, "training": train_seed}}
+    if trainable:  # a probe-only run has no train phase and no counts
+        extra["trainable_params"] = trainable | (
+            {"lora": model.info.extra["lora"]} if "lora" in model.info.extra else {})
     model.save(folder.file(MODEL))
     folder.write_config(
         {**cfg.to_dict(), "strategy": strategy}, recipe=recipe.to_dict(),
         balance=balance.to_dict() if balance is not None else None,
         phases=[p.to_dict() for p in phases], param_groups=layout,
         preprocess=Preprocess.from_spec(model.spec, recipe.image_size).__dict__,
-        weights=model.spec.to_dict() | {"labels": f"{len(model.spec.labels)} labels"}, **seeds)
+        weights=model.spec.to_dict() | {"labels": f"{len(model.spec.labels)} labels"}, **extra)
     folder.write_metrics(strategy, metrics, wall, environment())
     folder.write_history(history)
     folder.write_data(splits.summary())
