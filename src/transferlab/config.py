@@ -259,7 +259,7 @@ class RunConfig:
     # temperature scaling: auto = on the validation split, else by 3-fold cross-fitting;
     # validation = only where there is a validation split; none = T stays 1
     calibration: str = "auto"
-    # --strategy lora (engine/lora.py); None = the recipe's rank 8, alpha 16, auto targets
+    # --strategy lora (engine/lora.py); None = the recipe's rank 16, alpha 32, auto targets
     lora_rank: int | None = None
     lora_alpha: float | None = None
     lora_targets: str | None = None

@@ -81,17 +81,17 @@ def test_lora_trains_only_adapters_and_head(text_splits, tiny_bert, tmp_path):
     n_head = sum(v.numel() for k, v in before.items() if k.startswith("head."))
     assert counts["adapters"] == n_adapter and counts["head"] == n_head
     assert counts["trainable"] == n_adapter + n_head
-    # 2 layers x query/key/value, rank 8: (32 + 32) x 8 each
-    assert trainer.lora.modules == 6 and n_adapter == 6 * (32 + 32) * 8
+    # 2 layers x query/key/value, rank 16 (the default): (32 + 32) x 16 each
+    assert trainer.lora.modules == 6 and n_adapter == 6 * (32 + 32) * 16
 
     # the merged model the trainer hands back has the plain keys and the in-memory logits
     peft_model = build_model(tiny_bert, text_splits.train.classes)
-    add_adapters(peft_model, 8, 16.0, "auto")
+    add_adapters(peft_model, 16, 32.0, "auto")
     peft_model.load_state_dict(last)
     trainer.model.save(tmp_path / "model.safetensors")
     reloaded = load_model(tmp_path)
     assert not any(ADAPTER_MARK in k for k in reloaded.state_dict())
-    assert reloaded.info.extra["lora"] == {"rank": 8, "alpha": 16.0, "targets": "attention",
+    assert reloaded.info.extra["lora"] == {"rank": 16, "alpha": 32.0, "targets": "attention",
                                            "modules": 6, "adapter_params": n_adapter}
     diff = (_logits(peft_model, text_splits) - _logits(reloaded, text_splits)).abs().max()
     assert diff.item() < 1e-4, diff
