@@ -81,6 +81,9 @@ SETTING_RULES: dict[str, Rule] = {
     "seeds": _int(1, 20, 3, optional=False),
     "balance": Rule(str, "auto", choices=("auto", "none", "logit-adjust", "weights", "sampler")),
     "calibration": Rule(str, "auto", choices=("auto", "validation", "none")),
+    "lora_rank": _int(1, 1024, 8),
+    "lora_alpha": Rule(float, 16.0, 0, 10_000, low_open=True, optional=True),
+    "lora_targets": Rule(str, "attention", choices=("auto", "attention", "all"), optional=True),
 }
 
 
@@ -258,6 +261,10 @@ class RunConfig:
     # temperature scaling: auto = on the validation split, else by 3-fold cross-fitting;
     # validation = only where there is a validation split; none = T stays 1
     calibration: str = "auto"
+    # --strategy lora (engine/lora.py); None = the recipe's rank 16, alpha 32, auto targets
+    lora_rank: int | None = None
+    lora_alpha: float | None = None
+    lora_targets: str | None = None
 
     def __post_init__(self) -> None:
         """Check every setting once, here, so nothing downstream meets a wrong type or range."""
@@ -276,7 +283,8 @@ class RunConfig:
 
     def recipe_overrides(self) -> dict:
         keys = ("image_size", "epochs", "batch_size", "lr", "weight_decay", "label_smoothing",
-                "bn", "freeze_stages", "layer_decay", "patience")
+                "bn", "freeze_stages", "layer_decay", "patience", "lora_rank", "lora_alpha",
+                "lora_targets")
         # A flag left unset (None) must not mask the same setting given in the recipe dict.
         flags = {k: getattr(self, k) for k in keys if getattr(self, k) is not None}
         return {**self.recipe, **flags}

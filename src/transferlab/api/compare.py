@@ -106,6 +106,10 @@ def compare(cfg: RunConfig, log=print, backbones: list[str] | None = None
             from transferlab.errors import ConfigError
 
             raise ConfigError(f"unknown strategy {s!r}; choose from {', '.join(STRATEGIES)}")
+    if "lora" in cfg.strategies:  # before any folder or data: the install line
+        from transferlab.engine.lora import require_peft
+
+        require_peft()
     rows = (plan(backbones, cfg.strategies) if backbones else
             [Candidate(s, cfg.backbone, None, s) for s in cfg.strategies])
     run_dir = new_run_dir(cfg, "compare")

@@ -196,7 +196,7 @@ def run_strategy(cfg: RunConfig, strategy: str, splits: DataSplits, run_dir: Pat
     if dist.is_main():
         save_run(run_dir, model, cfg, strategy, recipe, phases, metrics, progress.history, wall,
                  trainer.param_layout, splits, None if train_seed is None else seed, balance,
-                 source)
+                 source, trainer.trainable)
         save_predictions(run_dir, logits, splits.test)
         if not cfg.keep_checkpoints:  # finished and saved: the final model is what remains
             prune_checkpoints(run_dir / "checkpoint")
@@ -246,13 +246,19 @@ def save_predictions(run_dir: Path, logits: torch.Tensor, test: ImageSet) -> Non
 def save_run(run_dir: Path, model: TransferModel, cfg: RunConfig, strategy: str, recipe: Recipe,
              phases: list, metrics: dict, history: list, wall: float, layout: list,
              splits: DataSplits, train_seed: int | None = None,
-             balance: Balance | None = None, source: dict | None = None) -> None:
-    """`source`: the provenance of a run-folder backbone (config.yaml `source_run`)."""
+             balance: Balance | None = None, source: dict | None = None,
+             trainable: dict | None = None) -> None:
+    """`source`: the provenance of a run-folder backbone (config.yaml `source_run`).
+    `trainable`: the last train phase's parameter counts (Trainer.trainable), with the LoRA
+    setup (rank, alpha, targets, adapted layers) of a lora run."""
     folder = RunFolder(run_dir)
     sections: dict = {} if train_seed is None else {
         "seeds": {"split": cfg.seed, "training": train_seed}}
     if source is not None:
         sections["source_run"] = source
+    if trainable:  # a probe-only run has no train phase and no counts
+        sections["trainable_params"] = trainable | (
+            {"lora": model.info.extra["lora"]} if "lora" in model.info.extra else {})
     model.save(folder.file(MODEL))
     folder.write_config(
         {**cfg.to_dict(), "strategy": strategy}, recipe=recipe.to_dict(),

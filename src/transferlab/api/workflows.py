@@ -84,6 +84,10 @@ def _fit(cfg: RunConfig | None, resume: str | Path | None, given: dict,
     from transferlab.results.report import write_report_safely
 
     say = dist.main_only(log)
+    if cfg is not None and cfg.strategy == "lora":  # before any folder or data: the install line
+        from transferlab.engine.lora import require_peft
+
+        require_peft()
     if resume is not None:
         run_dir = Path(resume)
         cfg = dist.main_then_broadcast(lambda: resume_config(run_dir, given))

@@ -75,6 +75,13 @@ def add_recipe_args(p: argparse.ArgumentParser) -> None:
                    "groups kept frozen")
     g.add_argument("--layer-decay", type=float, help="layer-wise LR decay per stage (e.g. 0.75)")
     g.add_argument("--patience", type=int, help="early stopping: epochs without validation gain")
+    g.add_argument("--lora-rank", type=int, help="--strategy lora: adapter rank r (default 16)")
+    g.add_argument("--lora-alpha", type=float, help="--strategy lora: adapter scale alpha; the "
+                   "update is alpha/r x B@A (default 32)")
+    g.add_argument("--lora-targets", choices=["auto", "attention", "all"],
+                   help="--strategy lora: attention = query/key/value projections, all = every "
+                   "Linear of the transformer layers (MLP too); images: every non-grouped conv; "
+                   "auto (default) = attention for text, all for images")
     g.add_argument("--balance", choices=["auto", "none", "logit-adjust", "weights", "sampler"],
                    help="class imbalance: logit-adjust = subtract the training class prior "
                    "from the logits after training (for a balanced class mix), weights = class-"

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 from torch import nn
 
+from transferlab.engine.lora import adapter_param_count, mark_adapters_trainable
 from transferlab.errors import ConfigError
 from transferlab.model import TransferModel
 
@@ -29,13 +30,15 @@ class FreezeState:
 
     frozen: int = 0
     bn: str = "train"
+    adapters: bool = False  # LoRA adapter parameters train inside the frozen stages
 
     def to_dict(self) -> dict:
-        return {"frozen": self.frozen, "bn": self.bn}
+        return {"frozen": self.frozen, "bn": self.bn} | ({"adapters": True} if self.adapters
+                                                         else {})
 
     @classmethod
     def from_dict(cls, d: dict) -> FreezeState:
-        return cls(int(d["frozen"]), str(d["bn"]))
+        return cls(int(d["frozen"]), str(d["bn"]), bool(d.get("adapters", False)))
 
 
 @dataclass(frozen=True)
@@ -45,17 +48,34 @@ class FreezeReport:
     trainable_params: int
     frozen_params: int
     bn: str
+    adapter_params: int = 0  # trainable LoRA parameters (counted in trainable_params)
+    head_params: int = 0
 
     @property
     def state(self) -> FreezeState:
-        return FreezeState(len(self.frozen_stages), self.bn)
+        return FreezeState(len(self.frozen_stages), self.bn, self.adapter_params > 0)
+
+    def line(self) -> str:
+        """`trainable 1,234 of 22,714,371 parameters (0.01%): adapters 1,000 + head 234`."""
+        total = self.trainable_params + self.frozen_params
+        parts = (f"adapters {self.adapter_params:,} + " if self.adapter_params else "")
+        return (f"trainable {self.trainable_params:,} of {total:,} parameters "
+                f"({100 * self.trainable_params / max(total, 1):.2f}%): {parts}"
+                f"head {self.head_params:,}")
+
+    def counts(self) -> dict:
+        """The numbers of `line`, for the run's config.yaml."""
+        return {"trainable": self.trainable_params, "total": self.trainable_params
+                + self.frozen_params, "adapters": self.adapter_params, "head": self.head_params}
 
 
-def freeze_stages(model: TransferModel, frozen: int | str, bn: str) -> FreezeReport:
+def freeze_stages(model: TransferModel, frozen: int | str, bn: str,
+                  adapters: bool = False) -> FreezeReport:
     """Freeze the first `frozen` stage groups ("all" = whole backbone, 0 = nothing).
 
-    The head is always trainable. Returns what changed so runs can log it; its `state` is what
-    `set_train_mode` needs.
+    The head is always trainable, and with `adapters` so are the LoRA adapters the trainer put
+    into the backbone (engine/lora.py), frozen stages or not. Returns what changed so runs can
+    log it; its `state` is what `set_train_mode` needs.
     """
     if bn not in BN_POLICIES:
         raise ConfigError(f"unknown BN policy {bn!r}; choose one of {BN_POLICIES}")
@@ -72,9 +92,13 @@ def freeze_stages(model: TransferModel, frozen: int | str, bn: str) -> FreezeRep
     if k == len(groups):  # parameters outside any group (rare) follow the backbone
         for p in model.backbone.parameters():
             p.requires_grad_(False)
+    if adapters:
+        mark_adapters_trainable(model)
     count = lambda req: sum(p.numel() for p in model.parameters() if p.requires_grad == req)  # noqa: E731
     return FreezeReport([g.name for g in groups[:k]], [g.name for g in groups[k:]],
-                        count(True), count(False), bn)
+                        count(True), count(False), bn,
+                        adapter_param_count(model) if adapters else 0,
+                        sum(p.numel() for p in model.head.parameters()))
 
 
 def set_train_mode(model: TransferModel, state: FreezeState) -> None:

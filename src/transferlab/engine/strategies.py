@@ -22,6 +22,7 @@ class Phase:
     layer_decay: float | None = None
     bn: str = "frozen"
     augment: bool = True
+    lora: bool = False  # train LoRA adapters (engine/lora.py) in the frozen backbone + the head
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -48,12 +49,19 @@ class Recipe:
     freeze_stages: int = 0
     grad_clip: float | None = 1.0
     scratch_lr_mult: float = 2.0  # scratch LR = lr x this; the text recipe uses 1
+    # --strategy lora: adapter rank r, scale alpha (update = alpha / r * B @ A), which layers;
+    # r 16 beat r 8 on MiniLM at 10 texts per class, 3 seeds (docs/TEXT.md, bench/lora_bench.py)
+    lora_rank: int = 16
+    lora_alpha: float = 32.0
+    lora_targets: str = "auto"
 
     def to_dict(self) -> dict:
         return asdict(self)
 
 
-STRATEGIES = ("linear-probe", "head", "finetune", "partial", "gradual", "lp-ft", "scratch")
+STRATEGIES = ("linear-probe", "head", "finetune", "partial", "gradual", "lp-ft", "lora",
+              "scratch")
+LORA_LR_MULT = 0.5  # adapters train at half the head's LR: 5e-4 on text, Hu et al.'s range
 
 
 def phases_for(strategy: str, r: Recipe, num_stages: int) -> list[Phase]:
@@ -67,6 +75,9 @@ def phases_for(strategy: str, r: Recipe, num_stages: int) -> list[Phase]:
         # LP-FT keeps BN frozen: train-mode statistics of a few images destroy the probe head.
         "lp-ft": lambda: [Phase("probe", "probe", frozen="all"),
                           replace(_finetune(r, "finetune", 0, "frozen"), lr=r.lr * 0.5)],
+        # LoRA: backbone frozen (BN too), adapters in it and the head train
+        "lora": lambda: [Phase("lora", "train", r.epochs, "all", r.lr, LORA_LR_MULT,
+                               bn="frozen", lora=True)],
         "scratch": lambda: [Phase("scratch", "train", r.epochs, 0, r.lr * r.scratch_lr_mult,
                                   1.0, bn="train")],
     }

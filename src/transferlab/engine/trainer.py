@@ -29,6 +29,7 @@ from transferlab.engine.device import maybe_compile
 from transferlab.engine.features import extract_features
 from transferlab.engine.freezing import FreezeState, freeze_stages, set_train_mode
 from transferlab.engine.loop import StepContext, epoch_batches, evaluate, train_one_epoch
+from transferlab.engine.lora import add_adapters, merge_adapters
 from transferlab.engine.optim import build_optimizer, phase_schedule
 from transferlab.engine.param_groups import describe
 from transferlab.engine.probe import fit_linear_probe
@@ -67,7 +68,12 @@ class Trainer:
                  step_hooks: Sequence[StepHook] = (), balance: Balance | None = None) -> None:
         """`step_hooks` run after every optimizer step, before the interrupt check, with the
         step's context (its `global_step` already counts the step): tests inject faults there.
-        `balance` is the resolved `--balance` (`engine.balance.resolve_balance`)."""
+        `balance` is the resolved `--balance` (`engine.balance.resolve_balance`).
+        A LoRA phase gets its adapters here, before any checkpoint is restored, and `run`
+        merges them into the base weights at its end (engine/lora.py)."""
+        self.lora = (add_adapters(model, recipe.lora_rank, recipe.lora_alpha,
+                                  recipe.lora_targets)
+                     if any(p.lora for p in phases) else None)
         self.model = model.to(device).to(memory_format=torch.channels_last)
         self.splits = splits
         self.recipe = recipe
@@ -92,6 +98,7 @@ class Trainer:
         self.freeze = FreezeState()
         self._opt_state: dict | None = None
         self.param_layout: list[dict] = []
+        self.trainable: dict = {}  # parameter counts of the last train phase (config.yaml)
 
     # -- public ---------------------------------------------------------------------------
     def run(self, resume: bool = False) -> Progress:
@@ -112,6 +119,8 @@ class Trainer:
                 signal.signal(sig, h)
         if self.best_state is not None:
             self.model.load_state_dict(self.best_state)
+        if self.lora is not None:  # W += alpha/r B@A: a plain model leaves the trainer
+            merge_adapters(self.model)
         return self.progress
 
     # -- phases ---------------------------------------------------------------------------
@@ -131,7 +140,7 @@ class Trainer:
 
     def _freeze(self, phase: Phase, frozen: int | str, bn: str):
         """Freeze for `phase`; on resume, the checkpoint must have frozen the same way."""
-        report = freeze_stages(self.model, frozen, bn)
+        report = freeze_stages(self.model, frozen, bn, adapters=phase.lora)
         saved = self.progress.freeze
         if saved is not None and FreezeState.from_dict(saved) != report.state:
             raise CheckpointError(f"phase {phase.name}: the checkpoint froze {saved}, this run "
@@ -160,7 +169,9 @@ class Trainer:
             raise TrainingError(f"phase {phase.name}: nothing is trainable")
         dist.check_global_batch(self.recipe.batch_size)
         self.log(f"[{phase.name}] trainable stages: {', '.join(report.trainable_stages) or '-'}"
-                 f" + head; frozen: {', '.join(report.frozen_stages) or '-'}; BN {report.bn}")
+                 f" + head{' + LoRA adapters' if phase.lora else ''}; frozen: "
+                 f"{', '.join(report.frozen_stages) or '-'}; BN {report.bn}; {report.line()}")
+        self.trainable = report.counts()
         optimizer = build_optimizer(self.model, phase, self.recipe)
         self.param_layout = describe(optimizer.param_groups)
         if self._opt_state is not None:
