@@ -20,14 +20,14 @@ import numpy as np
 import torch
 from torch import nn
 
-from transferlab.deploy.export import (
+from transferlab.deploy.export_common import (
     ExportError,
     ExportResult,
-    _write_torchscript,
     check_parity,
     sidecar_common,
     write_json,
     write_onnx,
+    write_torchscript,
 )
 from transferlab.deploy.serving import ExportedPredictor
 from transferlab.deploy.serving_text import TOKENIZER_FILE
@@ -113,7 +113,7 @@ def _write_graph(model: TransferModel, fmt: str, example: tuple, path: Path) -> 
         axes = {n: {0: "batch", 1: "sequence"} for n in TEXT_INPUTS}
         write_onnx(TextGraph(model).eval(), example, path, axes)
     elif fmt == "torchscript":
-        _write_torchscript(TextGraph(model).eval(), example, path)
+        write_torchscript(TextGraph(model).eval(), example, path)
     else:
         model.save(path, metadata={"format": "transferlab-export"})
 

@@ -9,7 +9,6 @@ and the tests hold the two together), described by the JSON sidecar written next
 
 from __future__ import annotations
 
-import json
 import warnings
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -22,14 +21,22 @@ from transferlab.data.imageio import decode_file, prepare_image
 from transferlab.data.listing import read_table, resolve_row, walk_images
 from transferlab.data.preprocess import Preprocess
 from transferlab.deploy.rows import decoded_inputs
+from transferlab.deploy.serving_common import (  # noqa: F401 - INSTALL_HINT, softmax: re-exported
+    INSTALL_HINT,
+    MODEL_FORMATS,
+    Predictor,
+    not_a_model,
+    onnx_failure,
+    onnx_session,
+    read_sidecar,
+    softmax,
+)
 from transferlab.errors import CheckpointError, ConfigError, DataError
 
 # Same set as transferlab.data.files.IMAGE_SUFFIXES (a test keeps them equal); copied so that
 # serving does not import the torch-based data package.
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp",
                             ".ppm", ".pgm"})
-MODEL_FORMATS = {".onnx": "onnx", ".pt": "torchscript", ".ts": "torchscript",
-                 ".torchscript": "torchscript", ".safetensors": "safetensors"}
 RESIZE_RULE = ("decode to RGB by transferlab.data.imageio's rule (EXIF orientation applied, 16-bit "
                "scaled by 1/257, float [0, 1] scaled by 255, transparency composited onto "
                "white, CMYK converted); resize the shorter side to decode_size with bicubic "
@@ -37,7 +44,6 @@ RESIZE_RULE = ("decode to RGB by transferlab.data.imageio's rule (EXIF orientati
                "resize to size with `interpolation`; scale to [0, 1]; average to 1 channel if "
                "in_chans == 1; subtract mean and divide by std per channel; layout NCHW float32")
 CSV_HEADER_NAMES = ("path", "file", "filename", "image")
-INSTALL_HINT = "pip install 'transferlab[export]'"
 DECODE_ERRORS = (OSError, ValueError, Image.DecompressionBombError)  # a bad file: an error row
 
 
@@ -155,56 +161,6 @@ def _csv_items(path: Path) -> list[InputItem]:
     return items
 
 
-def read_sidecar(model_path: str | Path) -> dict:
-    """The JSON written next to an export: `<file>.json`, else `<stem>.json`."""
-    model_path = Path(model_path)
-    for cand in (model_path.with_name(model_path.name + ".json"), model_path.with_suffix(".json")):
-        if cand.is_file():
-            try:
-                return json.loads(cand.read_text(encoding="utf-8"))
-            except json.JSONDecodeError as exc:
-                raise CheckpointError(f"{cand}: sidecar is not valid JSON ({exc}); re-run "
-                                      "`transferlab export`") from exc
-    raise CheckpointError(
-        f"no sidecar JSON for {model_path} (looked for {model_path.name}.json and "
-        f"{model_path.stem}.json); it holds the labels and preprocessing: re-run "
-        "`transferlab export RUN_DIR` or copy the .json next to the model file")
-
-
-def not_a_model(path: Path, kind: str, fmt: str, exc: Exception) -> str:
-    """One line for a model file its runtime cannot open: what it is not, the runtime's first
-    words on why, and the command that writes a good one."""
-    detail = " ".join(str(exc).split())
-    detail = detail[:120] + ("..." if len(detail) > 120 else "")
-    return (f"{path} is not a valid {kind} model (truncated or another format: {detail}); "
-            f"re-run `transferlab export RUN_DIR --format {fmt}`")
-
-
-def onnx_session(path: Path, device: str):
-    """An onnxruntime session on the CPU (CUDA first when asked for and available)."""
-    try:
-        import onnxruntime as ort
-    except ImportError as exc:
-        raise ConfigError(f"{path}: running ONNX models needs onnxruntime; {INSTALL_HINT}") from exc
-    providers = ["CPUExecutionProvider"]
-    if device.startswith("cuda") and "CUDAExecutionProvider" in ort.get_available_providers():
-        providers.insert(0, "CUDAExecutionProvider")
-    opts = ort.SessionOptions()
-    opts.log_severity_level = 3
-    try:
-        session = ort.InferenceSession(str(path), sess_options=opts, providers=providers)
-    except Exception as exc:  # noqa: BLE001 - onnxruntime raises its own untyped errors
-        raise CheckpointError(not_a_model(path, "ONNX", "onnx", exc)) from exc
-    return session
-
-
-def onnx_failure(path: Path, shape: tuple, exc: Exception) -> CheckpointError:
-    """A graph that does not run on what its sidecar says it takes (e.g. a fixed batch)."""
-    detail = " ".join(str(exc).split())[:160]
-    return CheckpointError(f"{path} cannot run on input {shape} ({detail}); it does not match "
-                           "its sidecar: re-run `transferlab export RUN_DIR --format onnx`")
-
-
 def _onnx_runner(path: Path, device: str) -> Callable[[np.ndarray], np.ndarray]:
     session = onnx_session(path, device)
     name = session.get_inputs()[0].name
@@ -249,23 +205,20 @@ def _load_runner(path: Path, fmt: str, device: str) -> Callable[[np.ndarray], np
     return _torch_runner(load_model(path), device)
 
 
-class ExportedPredictor:
+class ExportedPredictor(Predictor):
     """Top-k class names (or a regression value) for image files, from an exported model.
 
-    `load` opens a text export (sidecar `modality: text`) as its subclass
-    `serving_text.TextExportedPredictor`, which reads texts instead of images."""
+    `load` opens a text export (sidecar `modality: text`) as its sibling
+    `serving_text.TextExportedPredictor`, which reads texts instead of images; both derive
+    from `serving_common.Predictor`, and serving_text never imports this module."""
 
     def __init__(self, runner: Callable[[np.ndarray], np.ndarray], sidecar: dict,
                  path: Path) -> None:
-        self.runner = runner
-        self.sidecar = sidecar
-        self.path = path
+        super().__init__(runner, sidecar, path)
         self.preprocessing = Preprocessing.from_dict(sidecar["preprocessing"])
-        self.labels: list[str] = list(sidecar.get("labels", []))
-        self.task: str = sidecar.get("task", "classification")
 
     @classmethod
-    def load(cls, path: str | Path, device: str = "cpu") -> ExportedPredictor:
+    def load(cls, path: str | Path, device: str = "cpu") -> Predictor:
         """Open an .onnx / TorchScript .pt / .safetensors export (or a run folder) + sidecar."""
         path = Path(path)
         if path.is_dir():
@@ -313,23 +266,3 @@ class ExportedPredictor:
     def _fill(self, rows: list[dict], pending: list[tuple[int, np.ndarray]], top_k: int) -> None:
         logits = self.predict_images([a for _, a in pending])
         self.fill_scores(rows, [i for i, _ in pending], logits, top_k)
-
-    def fill_scores(self, rows: list[dict], where: list[int], logits: np.ndarray,
-                    top_k: int) -> None:
-        """Logit row k → `rows[where[k]]`: a value (regression) or the top-k labels + probs."""
-        if self.task == "regression":
-            for i, v in zip(where, logits.reshape(len(where), -1)[:, 0].tolist()):
-                rows[i]["value"] = v
-            return
-        probs = softmax(logits)
-        k = min(top_k, probs.shape[-1])
-        order = np.argsort(-probs, axis=-1, kind="stable")[:, :k]
-        for i, ix, p in zip(where, order, probs):
-            rows[i]["top"] = [{"label": self.labels[j], "prob": float(p[j])} for j in ix]
-
-
-def softmax(logits: np.ndarray) -> np.ndarray:
-    """Numerically stable softmax over the last axis (numpy: serving has no torch)."""
-    z = logits - logits.max(axis=-1, keepdims=True)
-    e = np.exp(z)
-    return e / e.sum(axis=-1, keepdims=True)

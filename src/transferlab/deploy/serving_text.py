@@ -18,9 +18,9 @@ from pathlib import Path
 import numpy as np
 
 from transferlab.data.text_rows import TEXT_HEADERS, read_csv_rows, undecodable_reason
-from transferlab.deploy.serving import (
+from transferlab.deploy.serving_common import (
     INSTALL_HINT,
-    ExportedPredictor,
+    Predictor,
     not_a_model,
     onnx_failure,
     onnx_session,
@@ -162,16 +162,17 @@ def _torch_text_runner(path: Path, fmt: str, names: list[str],
     return run
 
 
-class TextExportedPredictor(ExportedPredictor):
-    """Top-k class names (or a value) for the texts of .csv / .txt files, from a text export."""
+class TextExportedPredictor(Predictor):
+    """Top-k class names (or a value) for the texts of .csv / .txt files, from a text export.
+
+    Opened by `serving.ExportedPredictor.load` when the sidecar says `modality: text`; this
+    module imports `serving_common`, never `serving`, so the two import one way."""
 
     def __init__(self, runner: Callable[[Feed], np.ndarray], sidecar: dict, path: Path,
                  tokenizer: TextTokenizer) -> None:
-        self.runner = runner  # type: ignore[assignment] - takes a feed dict, not one array
-        self.sidecar, self.path, self.tokenizer = sidecar, path, tokenizer
-        self.preprocessing = None  # type: ignore[assignment] - texts have no image rule
-        self.labels: list[str] = list(sidecar.get("labels", []))
-        self.task: str = sidecar.get("task", "classification")
+        super().__init__(runner, sidecar, path)
+        self.tokenizer = tokenizer
+        self.preprocessing = None  # texts have no image rule
 
     @classmethod
     def open(cls, path: Path, fmt: str, sidecar: dict, device: str) -> TextExportedPredictor:
@@ -182,7 +183,7 @@ class TextExportedPredictor(ExportedPredictor):
             return cls(_onnx_text_runner(path, device), sidecar, path, tokenizer)
         return cls(_torch_text_runner(path, fmt, names, device), sidecar, path, tokenizer)
 
-    def logits(self, feed: Feed) -> np.ndarray:  # type: ignore[override]
+    def logits(self, feed: Feed) -> np.ndarray:
         """{input_ids, attention_mask[, token_type_ids]} int64 (B, L) → logits (B, N)."""
         return self.runner(feed)
 
