@@ -126,3 +126,10 @@ def test_t_interval_of_known_numbers():
     assert out["ci95"] == pytest.approx([3 - half, 3 + half])
     one = stats.seed_interval([0.8])
     assert one["mean"] == 0.8 and one["sd"] is None and one["ci95"] is None
+
+
+def test_seed_interval_is_clipped_to_the_metric_range():
+    wide = stats.seed_interval([0.6, 0.95])  # two seeds: t = 12.7, the interval leaves [0, 1]
+    assert wide["ci95"][0] < 0 and wide["ci95"][1] > 1
+    clipped = stats.seed_interval([0.6, 0.95], bounds=(0.0, 1.0))
+    assert clipped["ci95"] == [0.0, 1.0] and clipped["mean"] == wide["mean"]

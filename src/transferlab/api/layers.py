@@ -33,6 +33,7 @@ from transferlab.results.runfolder import RunFolder, write_json
 from transferlab.results.stats import seed_interval
 
 LAYERS_JSON = "layers.json"
+UNIT = (0.0, 1.0)  # accuracy's range: seed intervals are clipped to it
 LAYERS_PNG = "layers.png"
 Log = Callable[[str], object]
 
@@ -187,7 +188,8 @@ def layers(cfg: RunConfig, ks: Sequence[int] | None = None, log: Log = print) ->
             frozen.append(acc if k == 0 else
                           train_variant(cfg, splits, source, k, True, seed, device)[0])
             log(f"k={k} seed {seed}: frozen {frozen[-1]:.4f}, fine-tuned {tuned[-1]:.4f}")
-        rows.append({"k": k, "frozen": seed_interval(frozen), "finetuned": seed_interval(tuned)})
+        rows.append({"k": k, "frozen": seed_interval(frozen, bounds=UNIT),
+                     "finetuned": seed_interval(tuned, bounds=UNIT)})
     result = LayersResult(cfg.backbone, groups, rows, run_dir, seeds,
                           time.perf_counter() - t0, recipe.to_dict() if recipe else {})
     save_layers(result, log)

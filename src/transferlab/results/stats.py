@@ -195,10 +195,13 @@ def t_quantile(df: int, level: float = LEVEL) -> float:
     return float(t.ppf(0.5 + level / 2, df))
 
 
-def seed_interval(values: Sequence[float], level: float = LEVEL) -> dict:
+def seed_interval(values: Sequence[float], level: float = LEVEL,
+                  bounds: tuple[float, float] | None = None) -> dict:
     """Mean, sample sd and the t-interval of the mean across training seeds (JSON-ready).
 
-    One value has no spread: sd and interval are None.
+    One value has no spread: sd and interval are None. `bounds` clips the interval to a
+    metric's range (accuracy in [0, 1]): with two seeds t is 12.7, and an interval reaching
+    1.37 says "unknown" no better than one ending at 1.
     """
     x = np.asarray([v for v in values if v is not None and not math.isnan(v)], dtype=float)
     out: dict = {"values": [float(v) for v in values], "n": int(x.size),
@@ -207,5 +210,8 @@ def seed_interval(values: Sequence[float], level: float = LEVEL) -> dict:
     if x.size > 1:
         sd = float(x.std(ddof=1))
         half = t_quantile(x.size - 1, level) * sd / math.sqrt(x.size)
-        out.update(sd=sd, ci95=[float(x.mean() - half), float(x.mean() + half)])
+        lo, hi = float(x.mean() - half), float(x.mean() + half)
+        if bounds is not None:
+            lo, hi = max(lo, bounds[0]), min(hi, bounds[1])
+        out.update(sd=sd, ci95=[lo, hi])
     return out

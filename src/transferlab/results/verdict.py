@@ -175,7 +175,7 @@ def seed_summary(per_seed: list[tuple[int, dict]]) -> dict:
     for key in SEED_METRICS:
         values = [m.get(key) for _, m in per_seed]
         if all(v is not None for v in values):
-            out[key] = stats.seed_interval(values)
+            out[key] = stats.seed_interval(values, bounds=None if key == "rmse" else (0.0, 1.0))
     return out
 
 
