@@ -104,8 +104,8 @@ def test_per_class_default_is_all_for_own_data_and_100_for_the_demo():
     (["--val-fraction", "1"], "error: --val-fraction 1.0: must be a number at least 0 and "
                               "below 1; pass e.g. --val-fraction 0.1"),
     (["--strategy", "fine-tune"], "error: --strategy fine-tune: must be one of linear-probe, "
-                                  "head, finetune, partial, gradual, lp-ft, scratch; pass e.g. "
-                                  "--strategy finetune"),
+                                  "head, finetune, partial, gradual, lp-ft, lora, scratch; "
+                                  "pass e.g. --strategy finetune"),
 ])
 def test_fit_flag_out_of_range_is_one_line(flags, message, tmp_path, capsys):
     out = tmp_path / "runs"
