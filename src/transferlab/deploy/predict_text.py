@@ -15,6 +15,7 @@ from transferlab.deploy.rows import fill_rows
 from transferlab.deploy.serving_text import (  # noqa: F401 - one reader for eager and export
     TEXT_INPUT_SUFFIXES,
     collect_texts,
+    text_rows,
 )
 
 if TYPE_CHECKING:
@@ -32,12 +33,7 @@ def predict_texts(model: TransferModel, inputs: list[str], top_k: int, device: t
     from transferlab.data.transforms import Preprocess
     from transferlab.engine.loop import predict_logits
 
-    rows: list[dict] = []
-    good: list[tuple[int, str]] = []
-    for where, text, error in collect_texts(inputs):
-        rows.append({"path": where} | ({"error": error} if error else {"text": text}))
-        if not error:
-            good.append((len(rows) - 1, text))
+    rows, good = text_rows(inputs)
     if not good:
         return rows
     texts = TextSet([t for _, t in good], torch.zeros(len(good), dtype=torch.long), [],

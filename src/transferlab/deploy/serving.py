@@ -9,7 +9,6 @@ and the tests hold the two together), described by the JSON sidecar written next
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +24,7 @@ from transferlab.deploy.serving_common import (  # noqa: F401 - INSTALL_HINT, so
     INSTALL_HINT,
     MODEL_FORMATS,
     Predictor,
+    load_torchscript,
     not_a_model,
     onnx_failure,
     onnx_session,
@@ -191,15 +191,7 @@ def _load_runner(path: Path, fmt: str, device: str) -> Callable[[np.ndarray], np
     if fmt == "onnx":
         return _onnx_runner(path, device)
     if fmt == "torchscript":
-        import torch
-
-        try:
-            with warnings.catch_warnings():  # jit.load's deprecation notice: nothing to act on
-                warnings.simplefilter("ignore", FutureWarning)
-                module = torch.jit.load(str(path), map_location="cpu")
-        except Exception as exc:  # noqa: BLE001 - zip, pickle and TorchScript errors alike
-            raise CheckpointError(not_a_model(path, "TorchScript", "torchscript", exc)) from exc
-        return _torch_runner(module, device)
+        return _torch_runner(load_torchscript(path), device)
     from transferlab.model import load_model  # safetensors: the eager model, rebuilt offline
 
     return _torch_runner(load_model(path), device)

@@ -65,6 +65,21 @@ def onnx_session(path: Path, device: str):
     return session
 
 
+def load_torchscript(path: Path):
+    """A TorchScript export on the CPU (imports torch: TorchScript serving needs it); a file
+    that is not one is a CheckpointError naming it."""
+    import warnings
+
+    import torch
+
+    try:
+        with warnings.catch_warnings():  # jit.load's deprecation notice: nothing to act on
+            warnings.simplefilter("ignore", FutureWarning)
+            return torch.jit.load(str(path), map_location="cpu")
+    except Exception as exc:  # noqa: BLE001 - zip, pickle and TorchScript errors alike
+        raise CheckpointError(not_a_model(path, "TorchScript", "torchscript", exc)) from exc
+
+
 def onnx_failure(path: Path, shape: tuple, exc: Exception) -> CheckpointError:
     """A graph that does not run on what its sidecar says it takes (e.g. a fixed batch)."""
     detail = " ".join(str(exc).split())[:160]

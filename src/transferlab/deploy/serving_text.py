@@ -11,7 +11,6 @@ one of those is loaded.
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
@@ -21,7 +20,7 @@ from transferlab.data.text_rows import TEXT_HEADERS, read_csv_rows, undecodable_
 from transferlab.deploy.serving_common import (
     INSTALL_HINT,
     Predictor,
-    not_a_model,
+    load_torchscript,
     onnx_failure,
     onnx_session,
 )
@@ -70,6 +69,18 @@ def collect_texts(inputs: Iterable[str | Path]) -> list[TextItem]:
             error = undecodable_reason(text) or (None if text.strip() else "empty text")
         checked.append((where, text.strip() if text else text, error))
     return checked
+
+
+def text_rows(inputs: Iterable[str | Path]) -> tuple[list[dict], list[tuple[int, str]]]:
+    """One row per text (`path` = `file:line`, the text or an error) and the (row, text) pairs
+    left to predict: the shared first half of eager and exported text prediction."""
+    rows: list[dict] = []
+    good: list[tuple[int, str]] = []
+    for where, text, error in collect_texts(inputs):
+        rows.append({"path": where} | ({"error": error} if error else {"text": text}))
+        if not error:
+            good.append((len(rows) - 1, text))
+    return rows, good
 
 
 class TextTokenizer:
@@ -141,12 +152,7 @@ def _torch_text_runner(path: Path, fmt: str, names: list[str],
 
     dev = torch.device("cpu" if device == "auto" else device)
     if fmt == "torchscript":
-        try:
-            with warnings.catch_warnings():  # jit.load's deprecation notice: nothing to act on
-                warnings.simplefilter("ignore", FutureWarning)
-                module = torch.jit.load(str(path), map_location="cpu")
-        except Exception as exc:  # noqa: BLE001 - zip, pickle and TorchScript errors alike
-            raise CheckpointError(not_a_model(path, "TorchScript", "torchscript", exc)) from exc
+        module = load_torchscript(path)
     else:
         from transferlab.model import load_model
 
@@ -197,12 +203,7 @@ class TextExportedPredictor(Predictor):
     def predict(self, inputs: Iterable[str | Path], top_k: int = 3,
                 batch_size: int = 32) -> list[dict]:
         """Rows like the eager `predict_texts`: path (`file:line`), text, top-k or error."""
-        rows: list[dict] = []
-        good: list[tuple[int, str]] = []
-        for where, text, error in collect_texts(inputs):
-            rows.append({"path": where} | ({"error": error} if error else {"text": text}))
-            if not error:
-                good.append((len(rows) - 1, text))
+        rows, good = text_rows(inputs)
         for lo in range(0, len(good), batch_size):
             chunk = good[lo:lo + batch_size]
             logits = self.predict_texts([t for _, t in chunk])
