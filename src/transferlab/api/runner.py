@@ -141,6 +141,22 @@ def environment() -> dict:
             "threads": torch.get_num_threads(), "processes": dist.world_size()}
 
 
+def log_start(strategy: str, model: TransferModel, recipe: Recipe, phases: int,
+              source: dict | None, log) -> None:
+    """The run's opening lines: where a run-folder backbone came from, what trains at which
+    input size, and the small-input warning."""
+    if source is not None:  # the backbone is a transferlab run: the chain is recorded
+        log(f"[{strategy}] {provenance_line(source)}")
+    init = "pretrained" if model.spec.pretrained else "random init"
+    # a text run's input size is the token cap prepare_for chose, not the recipe's image size
+    size = (f"{model.info.extra.get('max_length')} tokens" if model.spec.modality == "text"
+            else f"{recipe.image_size}px")
+    log(f"[{strategy}] {model.spec.architecture} ({init}) at {size}, "
+        f"{phases} phase(s), batch {recipe.batch_size}")
+    if (small := small_input_warning(recipe, model.spec)) is not None:
+        log(small)
+
+
 def run_strategy(cfg: RunConfig, strategy: str, splits: DataSplits, run_dir: Path,
                  log=print, resume: bool = False, train_seed: int | None = None
                  ) -> StrategyResult:
@@ -168,16 +184,7 @@ def run_strategy(cfg: RunConfig, strategy: str, splits: DataSplits, run_dir: Pat
         model.info.extra["decode_size"] = splits.train.source_size
     phases = phases_for(strategy, recipe, len(model.stage_groups()))
     source = source_provenance(cfg.backbone) if strategy != "scratch" else None
-    if source is not None:  # the backbone is a transferlab run: the chain is recorded
-        log(f"[{strategy}] {provenance_line(source)}")
-    init = "pretrained" if model.spec.pretrained else "random init"
-    # a text run's input size is the token cap prepare_for chose, not the recipe's image size
-    size = (f"{model.info.extra.get('max_length')} tokens" if model.spec.modality == "text"
-            else f"{recipe.image_size}px")
-    log(f"[{strategy}] {model.spec.architecture} ({init}) at {size}, "
-        f"{len(phases)} phase(s), batch {recipe.batch_size}")
-    if (small := small_input_warning(recipe, model.spec)) is not None:
-        log(small)
+    log_start(strategy, model, recipe, len(phases), source, log)
     balance = resolve_balance(cfg.balance, splits.train.labels, splits.train.classes)
     if not splits.train.is_regression:
         log(balance.line())
