@@ -43,7 +43,7 @@ def recheck(run: Path) -> str | None:
     p = cal.temperature_p_value(raw, labels, t)
     c = json.loads((run / "metrics.json").read_text())["test"]["calibration"]
     before, after = c["before"]["ece"], c["after"]["ece"]
-    keep = p <= cal.EVIDENCE_ALPHA
+    keep = cal.supported_temperature(t, p) != 1.0
     return (f"{run.name:<18}{stored:>9.3f}{t:>9.3f}{p:>8.3f}{'keep' if keep else 'T=1':>6}"
             f"{before:>11.4f}{after:>16.4f}{after if keep else before:>18.4f}")
 

@@ -81,7 +81,7 @@ class Calibrator:
             return {"temperature": 1.0, "fitted_on": NO_VAL, "seconds": 0.0}
         fitted = cal.fit_temperature(logits.numpy(), labels, alpha=None)
         p_value = cal.temperature_p_value(logits.numpy(), labels, fitted)
-        t = fitted if p_value <= cal.EVIDENCE_ALPHA else 1.0
+        t = cal.supported_temperature(fitted, p_value)
         model.info.temperature = t
         model.info.extra["temperature_fitted_on"] = fitted_on  # evaluate and exports say it
         seconds = round(time.perf_counter() - t0, 2)

@@ -113,9 +113,16 @@ def fit_temperature(logits: np.ndarray, labels: np.ndarray,
     if objective(0.0) <= objective(float(res.x)):
         return 1.0
     t = float(math.exp(res.x))
-    if alpha is not None and temperature_p_value(logits, labels, t) > alpha:
-        return 1.0
-    return t
+    if alpha is None:
+        return t
+    return supported_temperature(t, temperature_p_value(logits, labels, t), alpha)
+
+
+def supported_temperature(fitted: float, p_value: float,
+                          alpha: float = EVIDENCE_ALPHA) -> float:
+    """The evidence gate, in one place: the fitted T when the likelihood-ratio test rejects
+    T = 1 at `alpha`, else 1 (the logits stay as they are)."""
+    return fitted if p_value <= alpha else 1.0
 
 
 def temperature_p_value(logits: np.ndarray, labels: np.ndarray, temperature: float) -> float:
