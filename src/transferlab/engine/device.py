@@ -1,4 +1,5 @@
-"""Device choices in one place: which device, autocast dtype, memory format.
+"""Device choices in one place: which device, autocast dtype, memory format, and what to do
+when the device says no (a compiler that fails, memory that runs out).
 
 CPU runs stay fp32 (bf16 autocast is slower than fp32 on most CPUs); channels-last pays on both
 CPU and GPU for convolutional nets.
@@ -7,10 +8,15 @@ CPU and GPU for convolutional nets.
 from __future__ import annotations
 
 import contextlib
+import warnings
+from collections.abc import Callable, Iterator
+from typing import TypeVar
 
 import torch
 
-from transferlab.errors import ConfigError
+from transferlab.errors import ConfigError, TrainingError
+
+T = TypeVar("T")
 
 
 def resolve_device(name: str = "auto") -> torch.device:
@@ -47,7 +53,43 @@ def maybe_compile(model: torch.nn.Module, device: torch.device,
         raise ConfigError(f"--compile must be auto, on or off, not {mode!r}")
     if mode == "off" or (mode == "auto" and device.type != "cuda"):
         return model
-    return torch.compile(model)
+    return CompiledOrEager(model, torch.compile(model))
+
+
+class CompiledOrEager(torch.nn.Module):
+    """A `torch.compile`d module with its eager original behind it.
+
+    Compilation happens lazily, inside the first forward call, and fails on machines a user
+    cannot fix from transferlab (no Triton, an unsupported GPU or op, a broken C++ toolchain):
+    that must cost the speed-up, not the run. The first failure warns once and every later
+    call runs the eager module, which shares the parameters, so training continues from the
+    same state. Out-of-memory errors pass through to the step's own retry (engine/loop.py).
+    """
+
+    def __init__(self, eager: torch.nn.Module, compiled: Callable) -> None:
+        super().__init__()
+        self.module = eager  # the only registered child: parameters are listed once
+        object.__setattr__(self, "_compiled", compiled)
+        object.__setattr__(self, "failure", None)
+
+    @property
+    def _orig_mod(self) -> torch.nn.Module:
+        return self.module
+
+    def forward(self, *args, **kwargs):
+        if self._compiled is None:
+            return self.module(*args, **kwargs)
+        try:
+            return self._compiled(*args, **kwargs)
+        except torch.OutOfMemoryError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - any compiler failure means "run eager"
+            reason = _root_cause(exc)
+            object.__setattr__(self, "_compiled", None)
+            object.__setattr__(self, "failure", reason)
+            warnings.warn(f"torch.compile failed ({reason}); continuing without it, same "
+                          "results, eager speed (--compile off skips the attempt)", stacklevel=2)
+            return self.module(*args, **kwargs)
 
 
 def free_memory(device: torch.device) -> int | None:
@@ -63,3 +105,46 @@ def to_channels_last(x: torch.Tensor | dict) -> torch.Tensor | dict:
     if isinstance(x, torch.Tensor) and x.dim() == 4:
         return x.contiguous(memory_format=torch.channels_last)
     return x
+
+
+def _root_cause(exc: BaseException) -> str:
+    """`Type: first line` of the innermost cause: dynamo wraps a backend's own error (e.g. "no
+    Triton") in BackendCompilerFailed, whose first line names only the backend."""
+    chain = [exc]
+    while len(chain) < 10:
+        inner = getattr(chain[-1], "inner_exception", None) or chain[-1].__cause__
+        if inner is None or inner in chain:
+            break
+        chain.append(inner)
+    root = chain[-1]
+    line = (str(root).strip().splitlines() or [""])[0][:200]
+    outer = f"{type(exc).__name__}: " if root is not exc else ""
+    return f"{outer}{type(root).__name__}: {line}"
+
+
+def shrinking_batches(n: int, batch_size: int, run: Callable[[int, int], T],
+                      device: torch.device, what: str) -> Iterator[tuple[int, int, T]]:
+    """`run(lo, hi)` over consecutive row blocks of `n` rows, yielding (lo, hi, result).
+
+    For passes without gradients (features, predictions), where each row's result does not
+    depend on its batch-mates: on out-of-memory the same block is retried at half the size, and
+    the smaller size is kept for the rest of the pass, so a large test set on a small GPU
+    finishes instead of crashing. A single row that does not fit is a clear error.
+    """
+    lo, size = 0, max(1, batch_size)
+    while lo < n:
+        hi = min(lo + size, n)
+        try:
+            result = run(lo, hi)
+        except torch.OutOfMemoryError:
+            if hi - lo <= 1:
+                raise TrainingError(
+                    f"out of memory {what} even one image at a time; use a smaller "
+                    "--image-size or a smaller backbone") from None
+            size = (hi - lo) // 2
+            if device.type == "cuda":
+                torch.cuda.empty_cache()
+            warnings.warn(f"out of memory {what}: retrying with batches of {size}", stacklevel=2)
+            continue
+        yield lo, hi, result
+        lo = hi

@@ -18,7 +18,7 @@ from transferlab.backbones import Backbone
 from transferlab.data import ImageSet
 from transferlab.data.transforms import Preprocess
 from transferlab.engine import distributed as dist
-from transferlab.engine.device import autocast, to_channels_last
+from transferlab.engine.device import autocast, shrinking_batches, to_channels_last
 
 
 def cache_dir() -> Path:
@@ -38,16 +38,22 @@ def feature_key(backbone: Backbone, data: ImageSet, pre: Preprocess) -> str:
 @torch.inference_mode()
 def compute_features(backbone: Backbone, data: ImageSet, pre: Preprocess, device: torch.device,
                      batch_size: int = 256, desc: str = "features") -> torch.Tensor:
+    """Features of every row in order; out of memory halves the batch (device.py)."""
     was_training = backbone.training
     backbone.eval()
-    out = []
-    steps = range(0, len(data), batch_size)
-    for i in tqdm(steps, desc=desc, unit="batch", leave=False,
-                  disable=len(steps) < 4 or not dist.is_main()):
-        x = data.batch(torch.arange(i, min(i + batch_size, len(data))), pre, device)
+
+    def run(lo: int, hi: int) -> torch.Tensor:
+        x = data.batch(torch.arange(lo, hi), pre, device)
         with autocast(device):
-            f = backbone(to_channels_last(x))
-        out.append(f.float().cpu())
+            return backbone(to_channels_last(x)).float().cpu()
+
+    out = []
+    with tqdm(total=len(data), desc=desc, unit="img", leave=False,
+              disable=len(data) < 4 * batch_size or not dist.is_main()) as bar:
+        for lo, hi, f in shrinking_batches(len(data), batch_size, run, device,
+                                           "extracting features"):
+            out.append(f)
+            bar.update(hi - lo)
     backbone.train(was_training)
     return torch.cat(out)
 

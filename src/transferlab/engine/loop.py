@@ -20,7 +20,7 @@ from transferlab.data import ImageSet
 from transferlab.data.transforms import Preprocess
 from transferlab.engine import distributed as dist
 from transferlab.engine.balance import NO_BALANCE, Balance
-from transferlab.engine.device import autocast, to_channels_last
+from transferlab.engine.device import autocast, shrinking_batches, to_channels_last
 from transferlab.engine.inference import fast_forward
 from transferlab.engine.optim import apply_lr
 from transferlab.engine.strategies import Phase, Recipe
@@ -259,17 +259,24 @@ def predict_logits(model: torch.nn.Module, data: ImageSet, pre: Preprocess,
     """
     was_training = model.training
     model.eval()
-    out = []
     index = dist.shard(torch.arange(len(data))) if sharded else torch.arange(len(data))
-    starts = range(0, len(index), batch_size)
     forward = None
-    for i in tqdm(starts, desc=desc, unit="batch", leave=False,
-                  disable=len(starts) < 8 or not dist.is_main()):
-        x = to_channels_last(data.batch(index[i:i + batch_size], pre, device))
+
+    def run(lo: int, hi: int) -> torch.Tensor:
+        nonlocal forward
+        x = to_channels_last(data.batch(index[lo:hi], pre, device))
         if forward is None:  # a traced copy for large CPU passes (engine/inference.py)
             forward = fast_forward(model, _rows(x, 0, 8), device, len(index))
         with autocast(device):
-            out.append(forward(x).float().cpu())
+            return forward(x).float().cpu()
+
+    out = []
+    with tqdm(total=len(index), desc=desc, unit="img", leave=False,
+              disable=len(index) < 8 * batch_size or not dist.is_main()) as bar:
+        for lo, hi, logits in shrinking_batches(len(index), batch_size, run, device,
+                                                "predicting"):
+            out.append(logits)
+            bar.update(hi - lo)
     model.train(was_training)
     logits = torch.cat(out) if out else torch.empty(0)
     return dist.all_gather_tensor(logits) if sharded else logits
