@@ -20,7 +20,7 @@ import torch
 
 from transferlab.data import load_dataset
 from transferlab.data.transforms import Preprocess
-from transferlab.engine.device import autocast, resolve_device
+from transferlab.engine.device import autocast, maybe_compile, resolve_device
 from transferlab.engine.features import compute_features
 from transferlab.engine.freezing import FreezeState, freeze_stages, set_train_mode
 from transferlab.engine.loop import StepContext, train_one_epoch, train_step
@@ -47,8 +47,8 @@ def _model(device: torch.device, compile_: bool):
     model = model.to(device).to(memory_format=torch.channels_last)
     freeze_stages(model, 0, "frozen")
     opt = torch.optim.AdamW(build_param_groups(model, 1e-3, 0.1, 0.05))
-    if compile_:
-        model = torch.compile(model)
+    if compile_:  # as `fit` compiles: a compiler failure warns and runs eagerly
+        model = maybe_compile(model, device, "on")
     return model, opt
 
 

@@ -31,6 +31,7 @@ def test_a_compiler_failure_warns_once_and_trains_on_eagerly(monkeypatch) -> Non
     net = torch.nn.Linear(4, 3)
     wrapped = dev.maybe_compile(net, CPU, "on")
     assert list(wrapped.parameters()) == list(net.parameters())  # listed once, shared
+    assert wrapped.in_features == 4  # the model's attributes read through, as torch's wrapper
     x = torch.randn(5, 4)
     with pytest.warns(UserWarning, match=r"torch.compile failed .*triton.*--compile off"):
         out = wrapped(x)

@@ -76,6 +76,14 @@ class CompiledOrEager(torch.nn.Module):
     def _orig_mod(self) -> torch.nn.Module:
         return self.module
 
+    def __getattr__(self, name: str):
+        """Attributes the wrapper lacks are the model's (`.backbone`, `.stage_groups()`), as
+        torch.compile's own wrapper forwards them."""
+        try:
+            return super().__getattr__(name)
+        except AttributeError:
+            return getattr(self._modules["module"], name)
+
     def forward(self, *args, **kwargs):
         if self._compiled is None:
             return self.module(*args, **kwargs)
