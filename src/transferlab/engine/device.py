@@ -95,8 +95,8 @@ class CompiledOrEager(torch.nn.Module):
             reason = _root_cause(exc)
             object.__setattr__(self, "_compiled", None)
             object.__setattr__(self, "failure", reason)
-            warnings.warn(f"torch.compile failed ({reason}); continuing without it, same "
-                          "results, eager speed (--compile off skips the attempt)", stacklevel=2)
+            warnings.warn(f"torch.compile failed ({reason}); continuing without it (the "
+                          "same model, eager speed; --compile off skips the attempt)", stacklevel=2)
             return self.module(*args, **kwargs)
 
 
