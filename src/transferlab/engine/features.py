@@ -12,13 +12,12 @@ from pathlib import Path
 
 import torch
 from safetensors.torch import load_file, save_file
-from tqdm import tqdm
 
 from transferlab.backbones import Backbone
 from transferlab.data import ImageSet
 from transferlab.data.transforms import Preprocess
-from transferlab.engine import distributed as dist
-from transferlab.engine.device import autocast, shrinking_batches, to_channels_last
+from transferlab.engine.device import autocast, to_channels_last
+from transferlab.engine.inference import rows_in_batches
 
 
 def cache_dir() -> Path:
@@ -47,15 +46,9 @@ def compute_features(backbone: Backbone, data: ImageSet, pre: Preprocess, device
         with autocast(device):
             return backbone(to_channels_last(x)).float().cpu()
 
-    out = []
-    with tqdm(total=len(data), desc=desc, unit="img", leave=False,
-              disable=len(data) < 4 * batch_size or not dist.is_main()) as bar:
-        for lo, hi, f in shrinking_batches(len(data), batch_size, run, device,
-                                           "extracting features"):
-            out.append(f)
-            bar.update(hi - lo)
+    feats = rows_in_batches(len(data), batch_size, run, device, "extracting features", desc)
     backbone.train(was_training)
-    return torch.cat(out)
+    return feats
 
 
 def extract_features(backbone: Backbone, data: ImageSet, pre: Preprocess, device: torch.device,

@@ -1,4 +1,5 @@
-"""A faster forward pass for large CPU prediction passes: a frozen, traced copy of the model.
+"""Large prediction passes (test sets, features): a frozen, traced copy of the model on a CPU,
+and the batching loop every pass shares.
 
 Eager PyTorch runs each Conv → BatchNorm → activation as separate kernels. Freezing a traced
 graph folds every eval-mode BatchNorm into its convolution and fuses the activation, which on a
@@ -19,6 +20,10 @@ import warnings
 from collections.abc import Callable
 
 import torch
+from tqdm import tqdm
+
+from transferlab.engine import distributed as dist
+from transferlab.engine.device import shrinking_batches
 
 FAST_MIN_ROWS = 2048  # below this the ~1.5 s trace costs more than it saves
 PARITY_ATOL = 1e-3  # on logits; folding BN reorders float sums (~1e-6 measured)
@@ -37,3 +42,16 @@ def fast_forward(model: torch.nn.Module, sample: torch.Tensor, device: torch.dev
     except Exception:  # noqa: BLE001 - any failure means "use the eager model"
         return model
     return traced if same else model
+
+
+def rows_in_batches(n: int, batch_size: int, run: Callable[[int, int], torch.Tensor],
+                    device: torch.device, what: str, desc: str) -> torch.Tensor:
+    """`run(lo, hi)` for every block of rows, concatenated in order, with a progress bar on
+    passes of four batches or more. Out of memory halves the batch (device.shrinking_batches)."""
+    out = []
+    with tqdm(total=n, desc=desc, unit="img", leave=False,
+              disable=n < 4 * batch_size or not dist.is_main()) as bar:
+        for lo, hi, part in shrinking_batches(n, batch_size, run, device, what):
+            out.append(part)
+            bar.update(hi - lo)
+    return torch.cat(out) if out else torch.empty(0)

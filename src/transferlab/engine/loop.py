@@ -20,8 +20,8 @@ from transferlab.data import ImageSet
 from transferlab.data.transforms import Preprocess
 from transferlab.engine import distributed as dist
 from transferlab.engine.balance import NO_BALANCE, Balance
-from transferlab.engine.device import autocast, shrinking_batches, to_channels_last
-from transferlab.engine.inference import fast_forward
+from transferlab.engine.device import autocast, to_channels_last
+from transferlab.engine.inference import fast_forward, rows_in_batches
 from transferlab.engine.optim import apply_lr
 from transferlab.engine.strategies import Phase, Recipe
 from transferlab.errors import TrainingError
@@ -270,15 +270,8 @@ def predict_logits(model: torch.nn.Module, data: ImageSet, pre: Preprocess,
         with autocast(device):
             return forward(x).float().cpu()
 
-    out = []
-    with tqdm(total=len(index), desc=desc, unit="img", leave=False,
-              disable=len(index) < 8 * batch_size or not dist.is_main()) as bar:
-        for lo, hi, logits in shrinking_batches(len(index), batch_size, run, device,
-                                                "predicting"):
-            out.append(logits)
-            bar.update(hi - lo)
+    logits = rows_in_batches(len(index), batch_size, run, device, "predicting", desc)
     model.train(was_training)
-    logits = torch.cat(out) if out else torch.empty(0)
     return dist.all_gather_tensor(logits) if sharded else logits
 
 
