@@ -61,6 +61,7 @@ SETTING_RULES: dict[str, Rule] = {
     "seed": _int(0, 2**32 - 1, 0, optional=False),
     "deterministic": Rule(bool, True),
     "device": Rule(str, "cpu"),
+    "compile": Rule(str, "auto", choices=("auto", "on", "off")),
     "image_size": _int(*IMAGE_SIZE_RANGE, 224),
     "epochs": _int(1, 10_000, 10),
     "batch_size": _int(1, 65_536, 64),
@@ -237,6 +238,8 @@ class RunConfig:
     seed: int = 0
     deterministic: bool = False
     device: str = "auto"
+    # torch.compile of the trained model: auto = on GPUs only; a compiler failure runs eagerly
+    compile: str = "auto"
     # recipe overrides; None = chosen by the auto recipe
     image_size: int | None = None
     epochs: int | None = None

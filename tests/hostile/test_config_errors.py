@@ -32,6 +32,7 @@ from transferlab.errors import ConfigError
     ("strategy", "fine-tune", "must be one of"),
     ("strategies", ["finetune", "bogus"], "unknown strategy bogus"),
     ("bn", "sometimes", "frozen, train"),
+    ("compile", "yes", "auto, on, off"),
     ("name", "../x", "one folder name inside --out"),
     ("name", "/abs/run", "one folder name inside --out"),
     ("name", "a/b", "one folder name inside --out"),

@@ -141,7 +141,7 @@ def train_variant(cfg: RunConfig, splits: DataSplits, source: Backbone, k: int, 
                          cfg.recipe_overrides())
     model.info.image_size = recipe.image_size
     trainer = Trainer(model, splits, recipe, [layer_phase(recipe, k, frozen)], device, seed,
-                      log=lambda *_: None)
+                      log=lambda *_: None, compile_mode=cfg.compile)
     trainer.run()
     logits = predict_logits(model, splits.test, trainer.pre, device, desc=f"test k={k}")
     return float(metrics_from_logits(logits, splits.test)["accuracy"]), recipe

@@ -13,7 +13,7 @@ from transferlab.config import RunConfig, SettingError, check_setting
 from transferlab.errors import ConfigError
 from transferlab.results.runfolder import saved_config
 
-RESUME_MAY_CHANGE = ("device", "keep_checkpoints")  # where it runs, what it keeps: not training
+RESUME_MAY_CHANGE = ("device", "compile", "keep_checkpoints")  # how it runs, what it keeps
 
 
 def resume_config(run_dir: Path, given: dict) -> RunConfig:

@@ -191,7 +191,8 @@ def run_strategy(cfg: RunConfig, strategy: str, splits: DataSplits, run_dir: Pat
     calibrator = Calibrator(model, splits, recipe, phases, device, seed, log,
                             balance=balance, mode=cfg.calibration)
     trainer = Trainer(model, splits, recipe, phases, device, seed, run_dir / "checkpoint",
-                      log=log, history_path=RunFolder(run_dir).history_path, balance=balance)
+                      log=log, history_path=RunFolder(run_dir).history_path, balance=balance,
+                      compile_mode=cfg.compile)
     progress = trainer.run(resume=resume)
     fitted = calibrator.fit(model, trainer.pre)  # sets the model's temperature (T)
     if adjust_logits(model, balance):  # after T: the prior is subtracted from calibrated logits

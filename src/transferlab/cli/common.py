@@ -99,6 +99,9 @@ def add_run_args(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("run")
     g.add_argument("--seed", type=int, help="seed for sampling, order and augmentation (default 0)")
     g.add_argument("--device", help="auto (default), cpu, cuda, cuda:N")
+    g.add_argument("--compile", choices=["auto", "on", "off"],
+                   help="torch.compile the model being trained: auto (default) = on GPUs only, "
+                   "where it pays; if the compiler fails the run warns and goes on without it")
     g.add_argument("--deterministic", action="store_true", default=None,
                    help="deterministic kernels only: bit-for-bit repeatable runs and resumes "
                    "(slower on GPUs)")
