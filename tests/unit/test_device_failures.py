@@ -116,23 +116,28 @@ def test_predictions_and_features_under_memory_pressure_equal_the_roomy_ones() -
 
 
 def test_fit_with_compile_on_survives_a_failing_compiler(monkeypatch, tmp_path) -> None:
-    """`fit --compile on` where the compiler fails: one warning, and the run trains, saves and
-    scores as an uncompiled run with the same seed does."""
+    """`fit --compile on` where the compiler fails: one warning and one attempt for all of
+    gradual's phases, and the run trains, saves and scores as an uncompiled run does."""
     from tests.conftest import write_folder
     from transferlab import fit
 
     data = write_folder(tmp_path / "imgs", classes=2, per_class=6)
     tiny = {"image_size": 32, "epochs": 1, "batch_size": 4, "device": "cpu", "per_class": 0,
-            "strategy": "finetune", "out": str(tmp_path / "runs"), "log": None}
+            "strategy": "gradual", "out": str(tmp_path / "runs"), "log": None}
     eager = fit(data, name="eager", compile="off", **tiny)
+
+    attempts = []
 
     def broken_compile(model, *args, **kwargs):  # fails at the first call, as a compiler does
         def call(*a, **k):
+            attempts.append(1)
             raise RuntimeError("Cannot find a working triton installation (simulated)")
         return call
 
     monkeypatch.setattr(torch, "compile", broken_compile)
-    with pytest.warns(UserWarning, match="torch.compile failed"):
+    with pytest.warns(UserWarning, match="torch.compile failed") as caught:
         survived = fit(data, name="compiled", compile="on", **tiny)
+    assert len(attempts) == 1
+    assert len([w for w in caught if "torch.compile failed" in str(w.message)]) == 1
     assert survived.metrics["accuracy"] == eager.metrics["accuracy"]
     assert (survived.run_dir / "model.safetensors").is_file()

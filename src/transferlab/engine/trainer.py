@@ -25,7 +25,7 @@ from transferlab.data.transforms import Preprocess
 from transferlab.engine import distributed as dist
 from transferlab.engine.balance import NO_BALANCE, Balance
 from transferlab.engine.checkpoint import load_checkpoint, save_checkpoint
-from transferlab.engine.device import maybe_compile
+from transferlab.engine.device import CompiledOrEager, maybe_compile
 from transferlab.engine.features import extract_features
 from transferlab.engine.freezing import FreezeState, freeze_stages, set_train_mode
 from transferlab.engine.loop import StepContext, epoch_batches, evaluate, train_one_epoch
@@ -201,6 +201,8 @@ class Trainer:
                 self.log(f"[{phase.name}] early stop: no validation gain for "
                          f"{self.recipe.patience} epochs")
                 break
+        if isinstance(net, CompiledOrEager) and net.failure:
+            self.compile_mode = "off"  # a compiler that failed once: later phases skip it
 
     def _after_step(self, batch: int, ctx: StepContext, optimizer) -> None:
         for hook in self.step_hooks:
