@@ -1,6 +1,6 @@
 """Cheaper fine-tuning on a CPU: accuracy and train seconds of training-budget variants (issue 18).
 
-Each variant is `NAME=STRATEGY[:KEY=VALUE,...]` with recipe settings as overrides, e.g.
+Each variant is `NAME=STRATEGY[:KEY=VALUE;...]` with recipe settings as overrides, e.g.
 `p3-10=partial:freeze_stages=3;epochs=10` (fine-tune with the stem and the first two block
 groups frozen, 10 epochs). Every variant trains on the same seeded Fashion-MNIST sample per seed
 (the compare default: 100 per class, the auto recipe's 96 px) and is scored on the same test
@@ -28,7 +28,7 @@ DEFAULT_VARIANTS = "ft=finetune,p3=partial:freeze_stages=3,ft10=finetune:epochs=
 
 
 def parse_variant(text: str) -> tuple[str, str, dict]:
-    """`p3=partial:freeze_stages=3,epochs=10` -> ("p3", "partial", {...}); values are numbers
+    """`p3=partial:freeze_stages=3;epochs=10` -> ("p3", "partial", {...}); values are numbers
     when they parse as numbers."""
     name, _, rest = text.partition("=")
     strategy, _, settings = rest.partition(":")
