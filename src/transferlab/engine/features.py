@@ -15,6 +15,7 @@ from safetensors.torch import load_file, save_file
 
 from transferlab.backbones import Backbone
 from transferlab.data import ImageSet
+from transferlab.data.dataset import Labelled
 from transferlab.data.transforms import Preprocess
 from transferlab.engine.device import autocast, to_channels_last
 from transferlab.engine.inference import rows_in_batches
@@ -68,3 +69,43 @@ def extract_features(backbone: Backbone, data: ImageSet, pre: Preprocess, device
         save_file({"features": feats.contiguous()}, str(tmp))
         tmp.replace(path)
     return feats
+
+
+# A head trained on cached features takes at least this many steps. The text recipe's ~100
+# steps suit fine-tuning an encoder but leave a new head under-trained: on fortunes (MiniLM,
+# lr 1e-3, 10 texts per class) 40 steps scored 0.433 test accuracy, 200 steps 0.671, 800 steps
+# 0.683 against the closed-form probe's 0.679; at 50 per class 90 steps 0.738, 450 steps 0.788
+# (probe 0.788). On cached features the extra steps cost milliseconds.
+HEAD_MIN_STEPS = 500
+
+
+class CachedFeatures:
+    """A split's backbone features standing in for the split while only the head trains.
+
+    The engine's loops read data through `batch`, `labels` and `len`, so a feature set goes
+    through the same training step, sampler, resume position and evaluation as images or
+    texts. `passes` repeats every row that many times per epoch (row i and i + k·n are the
+    same features), which lets a cheap head phase take enough steps without changing what an
+    epoch means to the schedule, the history or a resumed run.
+    """
+
+    def __init__(self, features: torch.Tensor, split: Labelled, passes: int = 1) -> None:
+        self.features, self.split, self.passes = features, split, max(1, passes)
+        self.labels = split.labels.repeat(self.passes)
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    @property
+    def classes(self) -> list[str]:
+        return self.split.classes
+
+    @property
+    def is_regression(self) -> bool:
+        return self.split.is_regression
+
+    def batch(self, index: torch.Tensor, pre: object = None, device: torch.device | str = "cpu",
+              train: bool = False, generator: torch.Generator | None = None,
+              shift: float = 0.0, flip: bool = False) -> torch.Tensor:
+        """Features of rows `index` (modulo the split's size); augmentation does not apply."""
+        return self.features[index % len(self.split)].to(device, non_blocking=True)

@@ -12,6 +12,7 @@ evaluation, and only rank 0 logs and writes history and checkpoints.
 from __future__ import annotations
 
 import json
+import math
 import signal
 import time
 from collections.abc import Callable, Sequence
@@ -20,13 +21,13 @@ from pathlib import Path
 
 import torch
 
-from transferlab.data import DataSplits
+from transferlab.data import DataSplits, ImageSet
 from transferlab.data.transforms import Preprocess
 from transferlab.engine import distributed as dist
 from transferlab.engine.balance import NO_BALANCE, Balance
 from transferlab.engine.checkpoint import load_checkpoint, save_checkpoint
 from transferlab.engine.device import CompiledOrEager, maybe_compile
-from transferlab.engine.features import extract_features
+from transferlab.engine.features import HEAD_MIN_STEPS, CachedFeatures, extract_features
 from transferlab.engine.freezing import FreezeState, freeze_stages, set_train_mode
 from transferlab.engine.loop import StepContext, epoch_batches, evaluate, train_one_epoch
 from transferlab.engine.lora import add_adapters, merge_adapters
@@ -97,6 +98,7 @@ class Trainer:
         self.balance = balance or NO_BALANCE
         self.freeze = FreezeState()
         self._opt_state: dict | None = None
+        self._val_inputs: tuple | None = None  # (head, cached val features) in a head phase
         self.param_layout: list[dict] = []
         self.trainable: dict = {}  # parameter counts of the last train phase (config.yaml)
 
@@ -176,18 +178,17 @@ class Trainer:
         self.param_layout = describe(optimizer.param_groups)
         if self._opt_state is not None:
             optimizer.load_state_dict(self._opt_state)
-        per_epoch = len(epoch_batches(len(self.splits.train), self.recipe.batch_size, 0))
+        data, net = self._phase_inputs(phase)
+        per_epoch = len(epoch_batches(len(data), self.recipe.batch_size, 0))
         phase_start = self.progress.global_step - (self.progress.epoch * per_epoch
                                                    + self.progress.batch)
         lr_at = phase_schedule(phase, self.recipe, per_epoch, start=phase_start)
-        net = dist.wrap_ddp(self.model, self.device)  # the model itself in a single process
-        net = maybe_compile(net, self.device, self.compile_mode)
         while self.progress.epoch < phase.epochs:
             set_train_mode(self.model, self.freeze)
             ctx = StepContext(self.seed, self.progress.phase, self.progress.epoch,
                               self.progress.global_step)
             loss = train_one_epoch(
-                net, self.splits.train, self.pre, optimizer, lr_at, ctx, phase, self.recipe,
+                net, data, self.pre, optimizer, lr_at, ctx, phase, self.recipe,
                 self.device, start_batch=self.progress.batch,
                 on_step=lambda b, _loss, c=ctx: self._after_step(b, c, optimizer),
                 balance=self.balance)
@@ -201,8 +202,39 @@ class Trainer:
                 self.log(f"[{phase.name}] early stop: no validation gain for "
                          f"{self.recipe.patience} epochs")
                 break
+        self._val_inputs = None
         if isinstance(net, CompiledOrEager) and net.failure:
             self.compile_mode = "off"  # a compiler that failed once: later phases skip it
+
+    def _phase_inputs(self, phase: Phase) -> tuple:
+        """(training data, network that takes it) for a train phase.
+
+        Usually the split and the whole model (under DDP and maybe compiled). When the whole
+        backbone is frozen, with BN frozen, and nothing changes its inputs (text, or images with
+        no shift/flip), every epoch would feed the backbone the same rows to get the same
+        features: they are computed once (and cached on disk, as the probe's are) and only the
+        head runs, for at least HEAD_MIN_STEPS steps. The backbone is then in eval mode, so its
+        dropout is off, as when the probe's features are taken.
+        """
+        train = self.splits.train
+        augments = isinstance(train, ImageSet) and (self.recipe.shift > 0 or self.recipe.flip)
+        if (phase.frozen != "all" or phase.lora or phase.bn != "frozen"
+                or (phase.augment and augments)):
+            net = dist.wrap_ddp(self.model, self.device)  # the model itself in one process
+            return train, maybe_compile(net, self.device, self.compile_mode)
+        feats = extract_features(self.model.backbone, train, self.pre, self.device)
+        per_pass = len(epoch_batches(len(train), self.recipe.batch_size, 0))
+        passes = max(1, math.ceil(HEAD_MIN_STEPS / max(1, per_pass * phase.epochs)))
+        data = CachedFeatures(feats, train, passes)
+        if self.splits.val is not None:
+            val_feats = extract_features(self.model.backbone, self.splits.val, self.pre,
+                                         self.device)
+            self._val_inputs = (self.model.head, CachedFeatures(val_feats, self.splits.val))
+        self.log(f"[{phase.name}] backbone frozen and inputs unchanged: the head trains on "
+                 f"features computed once, {passes} pass(es) over them per epoch "
+                 f"({len(epoch_batches(len(data), self.recipe.batch_size, 0)) * phase.epochs} "
+                 "steps)")
+        return data, dist.wrap_ddp(self.model.head, self.device)
 
     def _after_step(self, batch: int, ctx: StepContext, optimizer) -> None:
         for hook in self.step_hooks:
@@ -223,8 +255,8 @@ class Trainer:
         row = {"phase": phase.name, "epoch": self.progress.epoch, "step": self.progress.global_step,
                "train_loss": train_loss, "seconds": None}
         if self.splits.val is not None:
-            m = evaluate(self.model, self.splits.val, self.pre, self.device, desc="validate",
-                         sharded=True)
+            net, val = self._val_inputs or (self.model, self.splits.val)
+            m = evaluate(net, val, self.pre, self.device, desc="validate", sharded=True)
             row["val"] = {k: v for k, v in m.items() if not isinstance(v, list)}
             self._select_best(self._selection_score(m))
         row.update(extra or {})
