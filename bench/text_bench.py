@@ -118,6 +118,8 @@ def parse() -> argparse.Namespace:
                    "finetune, lp-ft, scratch (+ lora when available)")
     p.add_argument("--per-class", default="10,50,all", help="training texts per class")
     p.add_argument("--seeds", type=int, default=3)
+    p.add_argument("--first-seed", type=int, default=0, help="seeds are first-seed, "
+                   "first-seed + 1, ...: add a seed to an earlier run without repeating it")
     p.add_argument("--categories", default=",".join(CATEGORIES))
     p.add_argument("--test-per-class", type=int, default=40)
     p.add_argument("--split-seed", type=int, default=0, help="seed of the held-out test split")
@@ -136,14 +138,17 @@ def parse() -> argparse.Namespace:
 
 
 def cell(accs: list[float], secs: list[float]) -> str:
+    """mean ± sd, then each seed's accuracy (to merge with other runs' seeds) and the mean wall."""
     sd = statistics.stdev(accs) if len(accs) > 1 else 0.0
-    return f"{statistics.mean(accs):.3f} ± {sd:.3f} ({statistics.mean(secs):.0f} s)"
+    each = ", ".join(f"{a:.3f}" for a in accs)
+    return f"{statistics.mean(accs):.3f} ± {sd:.3f} ({each}; {statistics.mean(secs):.0f} s)"
 
 
 def run_bench(args: argparse.Namespace, out: Path) -> None:
     from transferlab.api.workflows import fit
 
     strategies = args.strategies.split(",") if args.strategies else default_strategies()
+    seeds = list(range(args.first_seed, args.first_seed + args.seeds))
     budgets = [b.strip() for b in args.per_class.split(",")]
     texts = load_categories(ensure_fortunes(Path(args.fortunes)),
                             tuple(args.categories.split(",")))
@@ -157,16 +162,18 @@ def run_bench(args: argparse.Namespace, out: Path) -> None:
     print(f"text bench: fortunes {', '.join(f'{c} {n}' for c, n in pool.items())} training "
           f"texts; test {args.test_per_class} per class (split seed {args.split_seed}); "
           f"backbone {args.backbone}; strategies {', '.join(strategies)}; per class "
-          f"{', '.join(budgets)}; seeds {args.seeds}; epochs {args.epochs or 'auto'}; device "
-          f"{device}; torch threads {torch.get_num_threads()}{quick}", flush=True)
-    print("| strategy | " + " | ".join(f"{b} per class: acc ± sd (wall/fit)" for b in budgets)
+          f"{', '.join(budgets)}; seeds {seeds[0]}..{seeds[-1]}; epochs "
+          f"{args.epochs or 'auto'}; device {device}; torch threads "
+          f"{torch.get_num_threads()}{quick}", flush=True)
+    print("| strategy | "
+          + " | ".join(f"{b} per class: acc ± sd (seeds; wall/fit)" for b in budgets)
           + " |\n|---|" + "---|" * len(budgets), flush=True)
     start = time.perf_counter()
     for strategy in strategies:
         cells = []
         for budget in budgets:
             accs, secs = [], []
-            for seed in range(args.seeds):
+            for seed in seeds:
                 extra = {"epochs": args.epochs} if args.epochs else {}
                 t0 = time.perf_counter()
                 run = fit(str(train_csv), strategy, args.backbone, test_data=str(test_csv),
