@@ -107,6 +107,13 @@ class TextSet(Labelled):
         return TokenBatch(input_ids=self.input_ids[index, :width].to(device, non_blocking=True),
                           attention_mask=mask[:, :width].to(device, non_blocking=True))
 
+    def token_lengths(self) -> torch.Tensor | None:
+        """Real tokens per text (None before tokenising): inference batches texts of similar
+        length together so that little of each batch is padding (engine/inference.py)."""
+        if self.attention_mask is None:
+            return None
+        return self.attention_mask.sum(1).cpu()
+
     def place(self, device: torch.device) -> str:
         """Keep the token ids on `device` (the trainer asks every split): a few MB at most,
         so batches need no host copies per step."""

@@ -18,7 +18,7 @@ from transferlab.data import ImageSet
 from transferlab.data.dataset import Labelled
 from transferlab.data.transforms import Preprocess
 from transferlab.engine.device import autocast, to_channels_last
-from transferlab.engine.inference import rows_in_batches
+from transferlab.engine.inference import in_index_order, longest_first, rows_in_batches
 
 
 def cache_dir() -> Path:
@@ -42,12 +42,17 @@ def compute_features(backbone: Backbone, data: ImageSet, pre: Preprocess, device
     was_training = backbone.training
     backbone.eval()
 
+    index = torch.arange(len(data))
+    order = longest_first(data, index)  # texts: batches of one length pad little
+    rows = index if order is None else index[order]
+
     def run(lo: int, hi: int) -> torch.Tensor:
-        x = data.batch(torch.arange(lo, hi), pre, device)
+        x = data.batch(rows[lo:hi], pre, device)
         with autocast(device):
             return backbone(to_channels_last(x)).float().cpu()
 
-    feats = rows_in_batches(len(data), batch_size, run, device, "extracting features", desc)
+    feats = in_index_order(
+        rows_in_batches(len(data), batch_size, run, device, "extracting features", desc), order)
     backbone.train(was_training)
     return feats
 

