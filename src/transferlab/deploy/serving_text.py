@@ -204,6 +204,9 @@ class TextExportedPredictor(Predictor):
                 batch_size: int = 32) -> list[dict]:
         """Rows like the eager `predict_texts`: path (`file:line`), text, top-k or error."""
         rows, good = text_rows(inputs)
+        # longest first: a batch is padded to its longest text, so texts of about one length
+        # per batch pad little (as engine/inference.py does); rows are filled by index
+        good = sorted(good, key=lambda item: -len(item[1]))
         for lo in range(0, len(good), batch_size):
             chunk = good[lo:lo + batch_size]
             logits = self.predict_texts([t for _, t in chunk])
