@@ -125,6 +125,9 @@ def parse() -> argparse.Namespace:
     p.add_argument("--split-seed", type=int, default=0, help="seed of the held-out test split")
     p.add_argument("--backbone", default="minilm")
     p.add_argument("--epochs", type=int, help="default: the auto recipe's")
+    p.add_argument("--recipe", action="append", default=[], metavar="KEY=VALUE",
+                   help="a recipe setting for every fit, e.g. group_by_length=false (to add "
+                   "seeds to cells measured before a default changed); repeatable")
     p.add_argument("--device", default="auto")
     p.add_argument("--fortunes", default=str(FORTUNES), help="folder of fortune files")
     p.add_argument("--out", help="keep run folders here (default: a temporary folder)")
@@ -135,6 +138,19 @@ def parse() -> argparse.Namespace:
         args.strategies, args.per_class, args.seeds = "linear-probe,head", "10", 1
         args.test_per_class, args.epochs = 5, 2
     return args
+
+
+def recipe_settings(pairs: list[str]) -> dict:
+    """KEY=VALUE pairs → a recipe dict, values read as YAML (false, 3, 1e-3, text)."""
+    import yaml
+
+    out = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise SystemExit(f"--recipe {pair!r}: write KEY=VALUE, e.g. group_by_length=false")
+        out[key.strip()] = yaml.safe_load(value)
+    return out
 
 
 def cell(accs: list[float], secs: list[float]) -> str:
@@ -163,8 +179,8 @@ def run_bench(args: argparse.Namespace, out: Path) -> None:
           f"texts; test {args.test_per_class} per class (split seed {args.split_seed}); "
           f"backbone {args.backbone}; strategies {', '.join(strategies)}; per class "
           f"{', '.join(budgets)}; seeds {seeds[0]}..{seeds[-1]}; epochs "
-          f"{args.epochs or 'auto'}; device {device}; torch threads "
-          f"{torch.get_num_threads()}{quick}", flush=True)
+          f"{args.epochs or 'auto'}; recipe {recipe_settings(args.recipe) or 'auto'}; device "
+          f"{device}; torch threads {torch.get_num_threads()}{quick}", flush=True)
     print("| strategy | "
           + " | ".join(f"{b} per class: acc ± sd (seeds; wall/fit)" for b in budgets)
           + " |\n|---|" + "---|" * len(budgets), flush=True)
@@ -175,6 +191,8 @@ def run_bench(args: argparse.Namespace, out: Path) -> None:
             accs, secs = [], []
             for seed in seeds:
                 extra = {"epochs": args.epochs} if args.epochs else {}
+                if args.recipe:
+                    extra["recipe"] = recipe_settings(args.recipe)
                 t0 = time.perf_counter()
                 run = fit(str(train_csv), strategy, args.backbone, test_data=str(test_csv),
                           per_class=0 if budget == "all" else int(budget), seed=seed,

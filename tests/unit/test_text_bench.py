@@ -67,3 +67,14 @@ def test_lora_joins_the_default_strategies_only_when_present(monkeypatch):
     assert "lora" not in bench.default_strategies()
     monkeypatch.setattr(strategies, "STRATEGIES", ("head", "lora"))
     assert bench.default_strategies()[-1] == "lora"
+
+
+def test_recipe_settings_read_values_as_yaml_and_refuse_a_pair_without_value():
+    assert bench.recipe_settings(["group_by_length=false", "lr=1e-3", "epochs=3"]) == {
+        "group_by_length": False, "lr": 1e-3, "epochs": 3}
+    with pytest.raises(SystemExit, match="KEY=VALUE"):
+        bench.recipe_settings(["group_by_length"])
+
+
+def test_cells_list_every_seed_then_the_mean_wall():
+    assert bench.cell([0.5, 0.7], [10.0, 30.0]) == "0.600 ± 0.141 (0.500, 0.700; 20 s)"
