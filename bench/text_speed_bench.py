@@ -82,8 +82,10 @@ def training_rows(args: argparse.Namespace, train_csv: Path, test_csv: Path, out
     for strategy in args.strategies.split(","):
         for budget in args.per_class.split(","):
             for seed in range(args.first_seed, args.first_seed + args.seeds):
-                row = []
-                for grouped in (False, True):
+                row = {}
+                # alternate which mode goes first, so a load that changes during the run
+                # (another job ending) does not favour one mode on every seed
+                for grouped in (False, True) if seed % 2 == 0 else (True, False):
                     name = f"{strategy}-{budget}-{seed}-{'grouped' if grouped else 'random'}"
                     t0 = time.perf_counter()
                     run = fit(str(train_csv), strategy, "minilm", test_data=str(test_csv),
@@ -92,8 +94,8 @@ def training_rows(args: argparse.Namespace, train_csv: Path, test_csv: Path, out
                               name=name,
                               recipe={"group_by_length": grouped,
                                       **({"epochs": args.epochs} if args.epochs else {})})
-                    row += [run.metrics["accuracy"], time.perf_counter() - t0]
-                acc_r, s_r, acc_g, s_g = row
+                    row[grouped] = (run.metrics["accuracy"], time.perf_counter() - t0)
+                (acc_r, s_r), (acc_g, s_g) = row[False], row[True]
                 summary.setdefault((strategy, budget), []).append((acc_r, acc_g, s_r, s_g))
                 print(f"{strategy:9s} {budget:>9s} {seed:5d}  {acc_r:10.4f}  {acc_g:11.4f}  "
                       f"{s_r:8.1f}  {s_g:9.1f}  {s_r / s_g:7.2f}x", flush=True)
