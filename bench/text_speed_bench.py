@@ -117,6 +117,7 @@ def parse() -> argparse.Namespace:
     p.add_argument("--texts", type=int, default=100_000, help="inference: at most this many")
     p.add_argument("--rounds", type=int, default=2, help="inference rounds")
     p.add_argument("--skip-training", action="store_true")
+    p.add_argument("--skip-inference", action="store_true")
     p.add_argument("--fortunes", default=str(text_bench.FORTUNES))
     p.add_argument("--out", help="keep run folders here (default: a temporary folder)")
     p.add_argument("--quick", action="store_true", help="64 texts, 1 round, finetune 10 per "
@@ -137,7 +138,8 @@ def main() -> None:
         train_csv, test_csv, _ = text_bench.write_split(texts, 40, 0, out)
         print(f"text speed bench: torch {torch.__version__}, {torch.get_num_threads()} "
               f"thread(s); fortunes split as text_bench.py (seed 0)", flush=True)
-        inference_rounds(train_csv, args.texts, args.rounds)
+        if not args.skip_inference:
+            inference_rounds(train_csv, args.texts, args.rounds)
         if not args.skip_training:
             training_rows(args, train_csv, test_csv, out)
 
