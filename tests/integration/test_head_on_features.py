@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from transferlab.data import DataSplits, ImageSet
-from transferlab.engine.features import HEAD_MIN_STEPS, CachedFeatures
+from transferlab.engine.features import HEAD_MIN_PASSES, HEAD_MIN_STEPS, CachedFeatures
 from transferlab.engine.loop import epoch_batches
 from transferlab.engine.strategies import Phase, Recipe, phases_for
 from transferlab.engine.trainer import Trainer
@@ -33,18 +33,19 @@ def test_cached_features_repeat_rows_and_labels_per_pass():
     assert torch.equal(torch.bincount(seen % 5, minlength=5), torch.full((5,), 3))
 
 
-def _image_splits() -> DataSplits:
+def _image_splits(n: int = 16) -> DataSplits:
     g = torch.Generator().manual_seed(0)
-    images = torch.randint(0, 255, (16, 3, 32, 32), dtype=torch.uint8, generator=g)
-    train = ImageSet(images, torch.tensor([0, 1] * 8), ["a", "b"], "random")
+    images = torch.randint(0, 255, (n, 3, 32, 32), dtype=torch.uint8, generator=g)
+    train = ImageSet(images, torch.tensor([0, 1] * (n // 2)), ["a", "b"], "random")
     return DataSplits(train, train.subset(torch.arange(4)), train.subset(torch.arange(4)))
 
 
-def _image_trainer(recipe: Recipe, lines: list[str], hooks=(), ckpt=None) -> Trainer:
+def _image_trainer(recipe: Recipe, lines: list[str], hooks=(), ckpt=None, n: int = 16
+                   ) -> Trainer:
     torch.manual_seed(0)
     model = build_model("efficientnet_lite0", ["a", "b"], pretrained=False)
     phases = phases_for("head", recipe, len(model.stage_groups()))
-    return Trainer(model, _image_splits(), recipe, phases, CPU, 0, ckpt, log=lines.append,
+    return Trainer(model, _image_splits(n), recipe, phases, CPU, 0, ckpt, log=lines.append,
                    compile_mode="off", step_hooks=hooks)
 
 
@@ -64,6 +65,13 @@ def test_images_without_augmentation_train_the_head_on_cached_features():
     assert calls[0] <= 2 + 2  # train and val features, once each (plus nothing per step)
     assert any("features computed once" in line for line in lines)
     assert [r["epoch"] for r in progress.history] == [1, 2]  # epochs mean what they meant
+
+
+def test_a_larger_split_gets_enough_passes_rather_than_steps():
+    recipe = Recipe(image_size=32, epochs=1, batch_size=2, lr=1e-3, shift=0.0, flip=False)
+    trainer = _image_trainer(recipe, [], n=40)  # 20 steps per pass: 500 steps = 25 passes
+    progress = trainer.run()
+    assert progress.global_step == HEAD_MIN_PASSES * 20 > HEAD_MIN_STEPS
 
 
 def test_augmented_images_still_run_the_backbone_every_step():

@@ -27,7 +27,12 @@ from transferlab.engine import distributed as dist
 from transferlab.engine.balance import NO_BALANCE, Balance
 from transferlab.engine.checkpoint import load_checkpoint, save_checkpoint
 from transferlab.engine.device import CompiledOrEager, maybe_compile
-from transferlab.engine.features import HEAD_MIN_STEPS, CachedFeatures, extract_features
+from transferlab.engine.features import (
+    HEAD_MIN_PASSES,
+    HEAD_MIN_STEPS,
+    CachedFeatures,
+    extract_features,
+)
 from transferlab.engine.freezing import FreezeState, freeze_stages, set_train_mode
 from transferlab.engine.loop import StepContext, epoch_batches, evaluate, train_one_epoch
 from transferlab.engine.lora import add_adapters, merge_adapters
@@ -213,8 +218,9 @@ class Trainer:
         backbone is frozen, with BN frozen, and nothing changes its inputs (text, or images with
         no shift/flip), every epoch would feed the backbone the same rows to get the same
         features: they are computed once (and cached on disk, as the probe's are) and only the
-        head runs, for at least HEAD_MIN_STEPS steps. The backbone is then in eval mode, so its
-        dropout is off, as when the probe's features are taken.
+        head runs, for at least HEAD_MIN_STEPS steps and HEAD_MIN_PASSES passes over the rows.
+        The backbone is then in eval mode, so its dropout is off, as when the probe's features
+        are taken.
         """
         train = self.splits.train
         augments = isinstance(train, ImageSet) and (self.recipe.shift > 0 or self.recipe.flip)
@@ -224,7 +230,9 @@ class Trainer:
             return train, maybe_compile(net, self.device, self.compile_mode)
         feats = extract_features(self.model.backbone, train, self.pre, self.device)
         per_pass = len(epoch_batches(len(train), self.recipe.batch_size, 0))
-        passes = max(1, math.ceil(HEAD_MIN_STEPS / max(1, per_pass * phase.epochs)))
+        epochs = max(1, phase.epochs)
+        passes = max(math.ceil(HEAD_MIN_STEPS / (max(1, per_pass) * epochs)),
+                     math.ceil(HEAD_MIN_PASSES / epochs))
         data = CachedFeatures(feats, train, passes)
         if self.splits.val is not None:
             val_feats = extract_features(self.model.backbone, self.splits.val, self.pre,
