@@ -223,6 +223,7 @@ class Trainer:
         are taken.
         """
         train = self.splits.train
+        self._val_inputs = None
         augments = isinstance(train, ImageSet) and (self.recipe.shift > 0 or self.recipe.flip)
         if (phase.frozen != "all" or phase.lora or phase.bn != "frozen"
                 or (phase.augment and augments)):
