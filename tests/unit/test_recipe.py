@@ -58,3 +58,11 @@ def test_small_input_warns_names_the_flag_and_the_fix():
     assert small_input_warning(_recipe(RunConfig()), SPEC) is None  # auto: 96 px on a CPU
     text = WeightsSpec(architecture="minilm", source="test", input_size=(128,), modality="text")
     assert small_input_warning(small, text) is None
+
+
+def test_text_recipe_groups_batches_by_length_and_images_do_not():
+    text = WeightsSpec(architecture="minilm", source="test", input_size=(128,), modality="text")
+    cpu = torch.device("cpu")
+    assert auto_recipe(100, text, 0, cpu).group_by_length is True
+    assert auto_recipe(100, text, 0, cpu, {"group_by_length": False}).group_by_length is False
+    assert auto_recipe(100, SPEC, 28, cpu).group_by_length is False
