@@ -14,7 +14,7 @@ Uses text_bench.py's fortunes split (the same 6 categories, 40 test texts each, 
 Run it alone: anything else on the cores moves the seconds.
 
     python bench/text_speed_bench.py                   # inference + finetune 10,50 x 2 seeds
-    python bench/text_speed_bench.py --skip-training   # inference only (~1 minute)
+    python bench/text_speed_bench.py --skip-training   # inference only (~7 minutes on 2 cores)
     python bench/text_speed_bench.py --quick           # does it run? (tiny, measures nothing)
 """
 
