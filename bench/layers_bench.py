@@ -11,17 +11,26 @@ Images are upsampled to 64 px by default: below 64 px EfficientNet-Lite0's featu
 
     python bench/layers_bench.py --quick       # seconds to minutes on a CPU: 3 k, 2 seeds
     python bench/layers_bench.py               # every k, 3 seeds, 100 labels per class
+
+Every k is independent, so two processes can share the work and one table comes out:
+
+    python bench/layers_bench.py --ks 0,1,2,3,4 --out A &
+    python bench/layers_bench.py --ks 5,6,7,8 --skip-shift --out B
+    python bench/layers_bench.py --merge A/layers,B/layers --out C
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import sys
 import tempfile
 import time
+from pathlib import Path
 
 import torch
 
-from transferlab.api.layers import layers
+from transferlab.api.layers import LAYERS_JSON, LayersResult, layers, save_layers
 from transferlab.api.runner import prepare_data
 from transferlab.config import RunConfig
 from transferlab.data import load_dataset
@@ -48,6 +57,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--shift-images", type=int, default=1000, help="images per domain")
     p.add_argument("--device", default="auto")
     p.add_argument("--out", help="folder for the run folder (default: a temporary folder)")
+    p.add_argument("--skip-shift", action="store_true",
+                   help="leave out the domain-shift table (another process measures it)")
+    p.add_argument("--merge", help="comma-separated layers run folders of the same backbone, "
+                   "seeds and recipe but different k: one table and plot in OUT/layers-merged")
     args = p.parse_args(argv)
     if args.quick:
         args.per_class, args.max_test, args.seeds = 20, 300, 2
@@ -70,9 +83,48 @@ def shift_table(args: argparse.Namespace, cfg: RunConfig) -> list[str]:
     return lines
 
 
+def merge_runs(run_dirs: list[Path], out: Path) -> LayersResult:
+    """One result from layers runs that split the k values between them (processes run side
+    by side); refuses runs that differ in backbone, seeds or recipe, or measure a k twice."""
+    parts = []
+    for run in run_dirs:
+        path = Path(run) / LAYERS_JSON
+        if not path.is_file():
+            raise ValueError(f"--merge: {path} not found; give the layers run folders "
+                             "(OUT/layers of each bench run)")
+        parts.append(json.loads(path.read_text(encoding="utf-8")))
+    first = parts[0]
+    for run, part in zip(run_dirs, parts, strict=True):
+        for key in ("backbone", "groups", "seeds", "recipe"):
+            if part[key] != first[key]:
+                raise ValueError(f"--merge: {run} has another {key} than {run_dirs[0]} "
+                                 f"({part[key]} vs {first[key]}); merge runs of one setting")
+    rows = sorted((r for part in parts for r in part["rows"]), key=lambda r: r["k"])
+    ks = [r["k"] for r in rows]
+    if len(set(ks)) != len(ks):
+        raise ValueError(f"--merge: k measured twice ({ks}); merge runs of different k")
+    out.mkdir(parents=True, exist_ok=True)
+    result = LayersResult(first["backbone"], first["groups"], rows, out, first["seeds"],
+                          sum(part["seconds"] for part in parts), first["recipe"])
+    save_layers(result)
+    return result
+
+
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     out = args.out or tempfile.mkdtemp(prefix="layers-bench-")
+    if args.merge:
+        try:
+            result = merge_runs([Path(r) for r in args.merge.split(",")],
+                                Path(out) / "layers-merged")
+        except ValueError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            raise SystemExit(2) from None
+        print(f"layers bench: merged {args.merge}")
+        print(result.table())
+        print(f"layers: {result.seconds:.1f} s of training in all; plot "
+              f"{result.run_dir / 'layers.png'}")
+        return
     ks = [int(k) for k in args.ks.split(",")] if args.ks else None
     cfg = RunConfig(data=TARGET, backbone=args.backbone, per_class=args.per_class,
                     max_test=args.max_test, image_size=args.image_size, epochs=args.epochs,
@@ -86,6 +138,8 @@ def main(argv: list[str] | None = None) -> None:
     result = layers(cfg, ks, log=lambda *_: None)
     print(result.table())
     print(f"layers: {time.perf_counter() - t0:.1f} s; plot {result.run_dir / 'layers.png'}")
+    if args.skip_shift:
+        return
     print()
     print(f"domain shift to {TARGET} on {args.backbone} features at {args.image_size}px "
           f"(PAD 0 = indistinguishable, 2 = separable):")
