@@ -88,3 +88,22 @@ def test_minilm_features_do_not_depend_on_the_order(tiny_bert):
     plain = compute_features(model.backbone, FileOrder(), pre, cpu, batch_size=16)
     ordered = compute_features(model.backbone, data, pre, cpu, batch_size=16)
     torch.testing.assert_close(ordered, plain, atol=1e-5, rtol=1e-5)
+
+
+def test_scratch_and_images_are_not_grouped_by_length():
+    from transferlab.backbones.weights import WeightsSpec
+    from transferlab.engine.loop import grouping_lengths
+    from transferlab.engine.recipe import auto_recipe
+    from transferlab.engine.strategies import phases_for
+
+    spec = WeightsSpec(architecture="minilm", source="test", input_size=(128,), modality="text")
+    recipe = auto_recipe(100, spec, 0, torch.device("cpu"))
+    texts = _Lengths([5, 40, 7])
+    grouped = {s: grouping_lengths(texts, recipe, phases_for(s, recipe, 8)[-1])
+               for s in ("finetune", "lp-ft", "lora", "scratch")}
+    assert grouped["scratch"] is None  # a random-init encoder learned less from such batches
+    assert all(grouped[s].tolist() == [5, 40, 7] for s in ("finetune", "lp-ft", "lora"))
+    finetune = phases_for("finetune", recipe, 8)[0]
+    assert grouping_lengths(object(), recipe, finetune) is None  # images: no token lengths
+    off = auto_recipe(100, spec, 0, torch.device("cpu"), {"group_by_length": False})
+    assert grouping_lengths(texts, off, finetune) is None

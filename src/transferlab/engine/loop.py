@@ -197,6 +197,15 @@ def check_finite(loss: torch.Tensor, ctx: StepContext, optimizer: torch.optim.Op
         )
 
 
+def grouping_lengths(data: object, recipe: Recipe, phase: Phase) -> torch.Tensor | None:
+    """Token counts to batch this phase's rows by (`epoch_batches`), or None: images, the
+    recipe's `group_by_length` off, or a phase that opts out (scratch, `Phase`)."""
+    lengths = getattr(data, "token_lengths", None)
+    if not (recipe.group_by_length and phase.group_by_length and callable(lengths)):
+        return None
+    return lengths()
+
+
 def train_one_epoch(model: torch.nn.Module, data: ImageSet, pre: Preprocess,
                     optimizer: torch.optim.Optimizer, lr_at: Callable[[int], float],
                     ctx: StepContext, phase: Phase, recipe: Recipe, device: torch.device,
@@ -212,10 +221,10 @@ def train_one_epoch(model: torch.nn.Module, data: ImageSet, pre: Preprocess,
     """
     balance = balance or NO_BALANCE
     cw = balance.loss_weights
-    lengths = getattr(data, "token_lengths", None) if recipe.group_by_length else None
     batches = epoch_batches(len(data), recipe.batch_size,
                             derived_seed(ctx.seed, ctx.phase, ctx.epoch),
-                            balance.sample_weights(data.labels), lengths() if lengths else None)
+                            balance.sample_weights(data.labels),
+                            grouping_lengths(data, recipe, phase))
     total, count = 0.0, 0
     bar = tqdm(batches[start_batch:], desc=f"epoch {ctx.epoch + 1}", unit="batch", leave=False,
                disable=len(batches) < 8 or not dist.is_main())

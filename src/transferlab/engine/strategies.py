@@ -23,6 +23,9 @@ class Phase:
     bn: str = "frozen"
     augment: bool = True
     lora: bool = False  # train LoRA adapters (engine/lora.py) in the frozen backbone + the head
+    # whether the recipe's group_by_length applies; off for scratch: on fortunes a random-init
+    # MiniLM scored 0.035 lower on average with batches of one length (6 paired seeds)
+    group_by_length: bool = True
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -80,7 +83,7 @@ def phases_for(strategy: str, r: Recipe, num_stages: int) -> list[Phase]:
         "lora": lambda: [Phase("lora", "train", r.epochs, "all", r.lr, LORA_LR_MULT,
                                bn="frozen", lora=True)],
         "scratch": lambda: [Phase("scratch", "train", r.epochs, 0, r.lr * r.scratch_lr_mult,
-                                  1.0, bn="train")],
+                                  1.0, bn="train", group_by_length=False)],
     }
     if strategy not in builders:
         raise ConfigError(f"unknown strategy {strategy!r}; choose one of {', '.join(STRATEGIES)}")
