@@ -122,7 +122,7 @@ def main(argv: list[str] | None = None) -> None:
             raise SystemExit(2) from None
         print(f"layers bench: merged {args.merge}")
         print(result.table())
-        print(f"layers: {result.seconds:.1f} s of training in all; plot "
+        print(f"layers: {result.seconds:.1f} s (the runs' own times added); plot "
               f"{result.run_dir / 'layers.png'}")
         return
     ks = [int(k) for k in args.ks.split(",")] if args.ks else None
