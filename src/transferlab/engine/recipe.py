@@ -35,7 +35,9 @@ def text_recipe(n_train: int, spec: WeightsSpec) -> Recipe:
 
     Batches hold texts of about one length (`group_by_length`): a batch is padded to its
     longest text, and on fortunes (MiniLM, finetune, bench/text_speed_bench.py) that made a fit
-    2.0-2.7x faster with test accuracy equal or higher on every seed measured.
+    2.0-2.7x faster, with test accuracy as high or higher on average for finetune, lp-ft and
+    lora (docs/TEXT.md). The scratch phase opts out (`Phase.group_by_length`): there it cost
+    accuracy.
     """
     batch = 16 if n_train < 200 else 32
     epochs = int(min(10, max(3, math.ceil(120 * batch / max(n_train, 1)))))
