@@ -44,6 +44,13 @@ def fast_forward(model: torch.nn.Module, sample: torch.Tensor, device: torch.dev
     return traced if same else model
 
 
+def token_lengths(data: object) -> torch.Tensor | None:
+    """Real tokens per row of a text split (`TextSet.token_lengths`); None for data without
+    them (images, cached features), whose rows all cost the same."""
+    lengths = getattr(data, "token_lengths", None)
+    return lengths() if callable(lengths) else None
+
+
 def longest_first(data: object, index: torch.Tensor) -> torch.Tensor | None:
     """Positions in `index` that visit its rows longest text first; None for data without
     token lengths (images), whose rows all cost the same.
@@ -53,8 +60,7 @@ def longest_first(data: object, index: torch.Tensor) -> torch.Tensor | None:
     each batch holds texts of about one length. Longest first meets an out-of-memory batch at
     the start. The order does not change a text's outputs: padding is masked out.
     """
-    lengths = getattr(data, "token_lengths", None)
-    found = lengths() if callable(lengths) else None
+    found = token_lengths(data)
     if found is None or len(index) < 2:
         return None
     return torch.argsort(found[index], descending=True, stable=True)

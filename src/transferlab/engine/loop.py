@@ -26,6 +26,7 @@ from transferlab.engine.inference import (
     in_index_order,
     longest_first,
     rows_in_batches,
+    token_lengths,
 )
 from transferlab.engine.optim import apply_lr
 from transferlab.engine.strategies import Phase, Recipe
@@ -200,10 +201,9 @@ def check_finite(loss: torch.Tensor, ctx: StepContext, optimizer: torch.optim.Op
 def grouping_lengths(data: object, recipe: Recipe, phase: Phase) -> torch.Tensor | None:
     """Token counts to batch this phase's rows by (`epoch_batches`), or None: images, the
     recipe's `group_by_length` off, or a phase that opts out (scratch, `Phase`)."""
-    lengths = getattr(data, "token_lengths", None)
-    if not (recipe.group_by_length and phase.group_by_length and callable(lengths)):
+    if not (recipe.group_by_length and phase.group_by_length):
         return None
-    return lengths()
+    return token_lengths(data)
 
 
 def train_one_epoch(model: torch.nn.Module, data: ImageSet, pre: Preprocess,

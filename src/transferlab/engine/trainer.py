@@ -103,7 +103,6 @@ class Trainer:
         self.balance = balance or NO_BALANCE
         self.freeze = FreezeState()
         self._opt_state: dict | None = None
-        self._val_inputs: tuple | None = None  # (head, cached val features) in a head phase
         self.param_layout: list[dict] = []
         self.trainable: dict = {}  # parameter counts of the last train phase (config.yaml)
 
@@ -183,7 +182,7 @@ class Trainer:
         self.param_layout = describe(optimizer.param_groups)
         if self._opt_state is not None:
             optimizer.load_state_dict(self._opt_state)
-        data, net = self._phase_inputs(phase)
+        data, net, val = self._phase_inputs(phase)
         per_epoch = len(epoch_batches(len(data), self.recipe.batch_size, 0))
         phase_start = self.progress.global_step - (self.progress.epoch * per_epoch
                                                    + self.progress.batch)
@@ -201,18 +200,17 @@ class Trainer:
             dist.sync_buffers(self.model)
             self.progress.epoch += 1
             self.progress.batch = 0
-            stop = self._end_epoch(phase, loss)
+            stop = self._end_epoch(phase, loss, val=val)
             self._checkpoint(optimizer)
             if stop:
                 self.log(f"[{phase.name}] early stop: no validation gain for "
                          f"{self.recipe.patience} epochs")
                 break
-        self._val_inputs = None
         if isinstance(net, CompiledOrEager) and net.failure:
             self.compile_mode = "off"  # a compiler that failed once: later phases skip it
 
     def _phase_inputs(self, phase: Phase) -> tuple:
-        """(training data, network that takes it) for a train phase.
+        """(training data, network that takes it, validation inputs) for a train phase.
 
         Usually the split and the whole model (under DDP and maybe compiled). When the whole
         backbone is frozen, with BN frozen, and nothing changes its inputs (text, or images with
@@ -220,30 +218,31 @@ class Trainer:
         features: they are computed once (and cached on disk, as the probe's are) and only the
         head runs, for at least HEAD_MIN_STEPS steps and HEAD_MIN_PASSES passes over the rows.
         The backbone is then in eval mode, so its dropout is off, as when the probe's features
-        are taken.
+        are taken. Validation then scores the head on the validation split's cached features;
+        otherwise (None) the whole model on the split.
         """
         train = self.splits.train
-        self._val_inputs = None
         augments = isinstance(train, ImageSet) and (self.recipe.shift > 0 or self.recipe.flip)
         if (phase.frozen != "all" or phase.lora or phase.bn != "frozen"
                 or (phase.augment and augments)):
             net = dist.wrap_ddp(self.model, self.device)  # the model itself in one process
-            return train, maybe_compile(net, self.device, self.compile_mode)
+            return train, maybe_compile(net, self.device, self.compile_mode), None
         feats = extract_features(self.model.backbone, train, self.pre, self.device)
         per_pass = len(epoch_batches(len(train), self.recipe.batch_size, 0))
         epochs = max(1, phase.epochs)
         passes = max(math.ceil(HEAD_MIN_STEPS / (max(1, per_pass) * epochs)),
                      math.ceil(HEAD_MIN_PASSES / epochs))
         data = CachedFeatures(feats, train, passes)
+        val = None
         if self.splits.val is not None:
             val_feats = extract_features(self.model.backbone, self.splits.val, self.pre,
                                          self.device)
-            self._val_inputs = (self.model.head, CachedFeatures(val_feats, self.splits.val))
+            val = (self.model.head, CachedFeatures(val_feats, self.splits.val))
         self.log(f"[{phase.name}] backbone frozen and inputs unchanged: the head trains on "
                  f"features computed once, {passes} pass(es) over them per epoch "
                  f"({len(epoch_batches(len(data), self.recipe.batch_size, 0)) * phase.epochs} "
                  "steps)")
-        return data, dist.wrap_ddp(self.model.head, self.device)
+        return data, dist.wrap_ddp(self.model.head, self.device), val
 
     def _after_step(self, batch: int, ctx: StepContext, optimizer) -> None:
         for hook in self.step_hooks:
@@ -259,13 +258,15 @@ class Trainer:
                 f"Continue with: transferlab fit --resume {self.ckpt_dir.parent}")
 
     # -- bookkeeping ----------------------------------------------------------------------
-    def _end_epoch(self, phase: Phase, train_loss: float | None, extra: dict | None = None
-                   ) -> bool:
+    def _end_epoch(self, phase: Phase, train_loss: float | None, extra: dict | None = None,
+                   val: tuple | None = None) -> bool:
+        """History row, validation (`val`: (network, data) in place of the model on the
+        split) and best-epoch selection; True when patience says stop."""
         row = {"phase": phase.name, "epoch": self.progress.epoch, "step": self.progress.global_step,
                "train_loss": train_loss, "seconds": None}
         if self.splits.val is not None:
-            net, val = self._val_inputs or (self.model, self.splits.val)
-            m = evaluate(net, val, self.pre, self.device, desc="validate", sharded=True)
+            net, data = val or (self.model, self.splits.val)
+            m = evaluate(net, data, self.pre, self.device, desc="validate", sharded=True)
             row["val"] = {k: v for k, v in m.items() if not isinstance(v, list)}
             self._select_best(self._selection_score(m))
         row.update(extra or {})
