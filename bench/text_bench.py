@@ -170,6 +170,7 @@ def run_bench(args: argparse.Namespace, out: Path) -> None:
     from transferlab.api.workflows import fit
 
     strategies = args.strategies.split(",") if args.strategies else default_strategies()
+    recipe = recipe_settings(args.recipe)  # a bad KEY=VALUE stops the bench before any work
     seeds = list(range(args.first_seed, args.first_seed + args.seeds))
     budgets = [b.strip() for b in args.per_class.split(",")]
     texts = load_categories(ensure_fortunes(Path(args.fortunes)),
@@ -185,7 +186,7 @@ def run_bench(args: argparse.Namespace, out: Path) -> None:
           f"texts; test {args.test_per_class} per class (split seed {args.split_seed}); "
           f"backbone {args.backbone}; strategies {', '.join(strategies)}; per class "
           f"{', '.join(budgets)}; seeds {seeds[0]}..{seeds[-1]}; epochs "
-          f"{args.epochs or 'auto'}; recipe {recipe_settings(args.recipe) or 'auto'}; device "
+          f"{args.epochs or 'auto'}; recipe {recipe or 'auto'}; device "
           f"{device}; torch threads {torch.get_num_threads()}{quick}", flush=True)
     print("| strategy | "
           + " | ".join(f"{b} per class: acc ± sd (seeds; wall/fit)" for b in budgets)
@@ -197,8 +198,8 @@ def run_bench(args: argparse.Namespace, out: Path) -> None:
             accs, secs = [], []
             for seed in seeds:
                 extra = {"epochs": args.epochs} if args.epochs else {}
-                if args.recipe:
-                    extra["recipe"] = recipe_settings(args.recipe)
+                if recipe:
+                    extra["recipe"] = recipe
                 t0 = time.perf_counter()
                 run = fit(str(train_csv), strategy, args.backbone, test_data=str(test_csv),
                           per_class=0 if budget == "all" else int(budget), seed=seed,
