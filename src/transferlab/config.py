@@ -80,7 +80,8 @@ SETTING_RULES: dict[str, Rule] = {
     "arch": Rule(str, "resnet18", optional=True),
     "allow_outside_paths": Rule(bool, True),
     "seeds": _int(1, 20, 3, optional=False),
-    "balance": Rule(str, "auto", choices=("auto", "none", "logit-adjust", "weights", "sampler")),
+    "balance": Rule(str, "auto", choices=("auto", "none", "logit-adjust", "logit-adjust-loss",
+                                          "weights", "sampler")),
     "calibration": Rule(str, "auto", choices=("auto", "validation", "none")),
     "lora_rank": _int(1, 1024, 8),
     "lora_alpha": Rule(float, 16.0, 0, 10_000, low_open=True, optional=True),
@@ -259,7 +260,8 @@ class RunConfig:
     arch: str | None = None  # timm architecture of a --backbone weights file without metadata
     allow_outside_paths: bool = False  # CSV rows / links may leave the data folder
     seeds: int = 1  # compare: training seeds per strategy (seed, seed+1, ...) on the same split
-    # class imbalance: auto (logit-adjust above a 3:1 ratio), none, logit-adjust, weights, sampler
+    # class imbalance: auto (logit-adjust above a 3:1 ratio), none, logit-adjust,
+    # logit-adjust-loss, weights, sampler
     balance: str = "auto"
     # temperature scaling: auto = on the validation split, else by 3-fold cross-fitting;
     # validation = only where there is a validation split; none = T stays 1

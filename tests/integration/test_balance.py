@@ -91,3 +91,21 @@ def test_cli_refuses_class_balance_for_regression(tmp_path):
     assert err == ["error: --balance weights: task regression has no classes to balance; "
                    "pass e.g. --balance auto"]
     assert not (tmp_path / "runs").exists()
+
+
+@pytest.mark.slow
+def test_logit_adjusted_loss_is_logged_recorded_and_not_subtracted_again(imbalanced, tmp_path):
+    lines: list[str] = []
+    run = _fit(imbalanced, tmp_path, "finetune", "logit-adjust-loss", lines)
+    assert [ln for ln in lines if ln.startswith("balance:")] == [
+        "balance: logit-adjusted loss (--balance logit-adjust-loss; largest/smallest = 4.8: "
+        "'class_0' 24, 'class_1' 5)"]
+    assert "logit_adjustment" not in run.model.info.extra  # the head learned the shift
+    assert _saved(run)["balance"]["resolved"] == "logit-adjust-loss"
+    # the closed-form probe never saw the loss: it gets the post-hoc shift instead
+    probe_lines: list[str] = []
+    probe = _fit(imbalanced, tmp_path, "linear-probe", "logit-adjust-loss", probe_lines)
+    assert probe.model.info.extra["logit_adjustment"] == pytest.approx(
+        [math.log(24 / 29), math.log(5 / 29)], abs=1e-5)
+    assert "balance: training class prior subtracted from the logits (logit adjustment)" \
+        in probe_lines

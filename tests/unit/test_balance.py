@@ -154,3 +154,93 @@ def test_logit_adjust_subtracts_the_training_prior_times_t():
                                                                abs=1e-6)
     assert not bal.adjust_logits(net, bal.resolve_balance("weights", _labels(40, 10),
                                                           ["a", "b"]))
+
+
+def test_logit_adjusted_loss_is_cross_entropy_of_shifted_logits():
+    logits = torch.tensor([[2.0, 0.0], [0.5, 1.0], [0.0, 3.0]])
+    y = torch.tensor([0, 1, 1])
+    offset = torch.tensor([math.log(0.8), math.log(0.2)])
+    expected = F.cross_entropy(logits + offset, y, label_smoothing=0.1)
+    assert float(loss_fn(logits, y, 0.1, None, offset)) == pytest.approx(float(expected))
+    assert float(loss_fn(logits, y, 0.1, None, offset)) != pytest.approx(
+        float(loss_fn(logits, y, 0.1)))
+
+
+def test_only_the_loss_mode_has_a_loss_offset():
+    y = _labels(40, 10)
+    loss_mode = bal.resolve_balance("logit-adjust-loss", y, ["a", "b"])
+    assert loss_mode.loss_offset.tolist() == pytest.approx([math.log(0.8), math.log(0.2)])
+    assert loss_mode.line().startswith("balance: logit-adjusted loss (--balance "
+                                       "logit-adjust-loss; largest/smallest = 4.0")
+    for other in ("none", "weights", "sampler", "logit-adjust"):
+        assert bal.resolve_balance(other, y, ["a", "b"]).loss_offset is None
+
+
+def test_logit_adjusted_loss_reaches_the_posthoc_optimum_of_a_linear_model():
+    """A linear classifier with a free bias, trained to convergence on 40:10 overlapping
+    classes: minimising CE(z + log π) gives the same weights as plain CE and a bias lower by
+    log π (up to a shared constant), i.e. exactly post-hoc logit adjustment. The loss mode
+    moves the decision boundary toward the majority class as the post-hoc mode does."""
+    g = torch.Generator().manual_seed(0)
+    y = _labels(40, 10)
+    x = torch.randn(50, 2, generator=g) + 1.2 * y[:, None].float()
+    offset = bal.resolve_balance("logit-adjust-loss", y, ["a", "b"]).loss_offset
+
+    def train(shift):
+        lin = torch.nn.Linear(2, 2)
+        torch.nn.init.zeros_(lin.weight), torch.nn.init.zeros_(lin.bias)
+        opt = torch.optim.LBFGS(lin.parameters(), lr=1, max_iter=500, tolerance_grad=1e-10,
+                                tolerance_change=1e-12, line_search_fn="strong_wolfe")
+
+        def closure():
+            opt.zero_grad()
+            loss = loss_fn(lin(x), y, 0.0, None, shift)
+            loss.backward()
+            return loss
+        opt.step(closure)
+        return lin.weight.detach(), lin.bias.detach()
+
+    w0, b0 = train(None)
+    w1, b1 = train(offset)
+    assert torch.allclose(w1[1] - w1[0], w0[1] - w0[0], atol=1e-3)
+    gap0, gap1 = float(b0[1] - b0[0]), float(b1[1] - b1[0])
+    assert gap1 - gap0 == pytest.approx(-float(offset[1] - offset[0]), abs=1e-3)
+    assert gap1 > gap0 + 1.0  # the minority class's bias is raised by log 4
+
+
+def test_loss_mode_subtracts_nothing_after_training_except_from_a_probe():
+    from transferlab.model.heads import create_head
+
+    class Net(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.head = create_head("linear", 3, 2)
+            self.info = type("Info", (), {"temperature": 1.0, "extra": {}})()
+
+    loss_mode = bal.resolve_balance("logit-adjust-loss", _labels(40, 10), ["a", "b"])
+    net = Net()
+    assert not bal.adjust_logits(net, loss_mode)  # a trained head learned the shift itself
+    assert not bal.adjust_logits(net, loss_mode, last_phase="train")
+    assert "logit_adjustment" not in net.info.extra
+    assert bal.adjust_logits(net, loss_mode, last_phase="probe")  # the closed-form probe
+    assert net.info.extra["logit_adjustment"] == pytest.approx([math.log(0.8), math.log(0.2)],
+                                                               abs=1e-6)
+
+
+def test_train_step_puts_the_offset_into_the_loss_it_differentiates():
+    from transferlab.engine.loop import train_step
+    from transferlab.engine.strategies import Recipe
+
+    g = torch.Generator().manual_seed(1)
+    x, y = torch.randn(6, 3, generator=g), torch.tensor([0, 0, 0, 0, 1, 1])
+    offset = torch.tensor([math.log(0.8), math.log(0.2)])
+    recipe = Recipe(2, 1, len(y), 0.1, label_smoothing=0.0, grad_clip=None)
+    stepped, manual = torch.nn.Linear(3, 2), torch.nn.Linear(3, 2)
+    manual.load_state_dict(stepped.state_dict())
+    train_step(stepped, x, y, torch.optim.SGD(stepped.parameters(), lr=0.5),
+               torch.device("cpu"), recipe, logit_offset=offset)
+    opt = torch.optim.SGD(manual.parameters(), lr=0.5)
+    F.cross_entropy(manual(x) + offset, y).backward()
+    opt.step()
+    assert torch.allclose(stepped.bias, manual.bias, atol=1e-6)
+    assert torch.allclose(stepped.weight, manual.weight, atol=1e-6)

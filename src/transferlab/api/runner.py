@@ -195,7 +195,8 @@ def run_strategy(cfg: RunConfig, strategy: str, splits: DataSplits, run_dir: Pat
                       compile_mode=cfg.compile)
     progress = trainer.run(resume=resume)
     fitted = calibrator.fit(model, trainer.pre)  # sets the model's temperature (T)
-    if adjust_logits(model, balance):  # after T: the prior is subtracted from calibrated logits
+    # after T: the prior is subtracted from calibrated logits
+    if adjust_logits(model, balance, last_phase=phases[-1].kind):
         log("balance: training class prior subtracted from the logits (logit adjustment)")
     logits = predict_logits(model, splits.test, trainer.pre, device, desc=f"test {strategy}",
                             sharded=True)

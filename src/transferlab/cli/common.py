@@ -82,9 +82,11 @@ def add_recipe_args(p: argparse.ArgumentParser) -> None:
                    help="--strategy lora: attention = query/key/value projections, all = every "
                    "Linear of the transformer layers (MLP too); images: every non-grouped conv; "
                    "auto (default) = attention for text, all for images")
-    g.add_argument("--balance", choices=["auto", "none", "logit-adjust", "weights", "sampler"],
+    g.add_argument("--balance", choices=["auto", "none", "logit-adjust", "logit-adjust-loss",
+                                         "weights", "sampler"],
                    help="class imbalance: logit-adjust = subtract the training class prior "
-                   "from the logits after training (for a balanced class mix), weights = class-"
+                   "from the logits after training (for a balanced class mix), logit-adjust-loss "
+                   "= add it to the logits inside the training loss instead, weights = class-"
                    "weighted loss, sampler = class-balanced batches, none; auto (default) = "
                    "logit-adjust when the largest class has over 3x the images of the smallest "
                    "(said in the log)")

@@ -1,12 +1,14 @@
 """Class imbalance: what `--balance` resolves to for a training split, and the weights it uses.
 
 Minority classes in a few-shot split are easily ignored: a model that never predicts them loses
-little plain accuracy. Two remedies act on training only, never on what is measured:
-"weights" scales each image's loss by its class weight (inverse frequency), "sampler" draws
-class-balanced batches (with replacement, same epoch length). "auto" turns weights on when the
-largest class has more than AUTO_RATIO times the images of the smallest, and the run's log and
-config.yaml say what was chosen and why. Regression has no classes: auto means none there, and
-asking for weights or a sampler is refused where the config is built (config.py).
+little plain accuracy. "weights" scales each image's loss by its class weight (inverse
+frequency), "sampler" draws class-balanced batches (with replacement, same epoch length),
+"logit-adjust" subtracts the training prior from the trained model's logits, and
+"logit-adjust-loss" adds it to the logits inside the training loss instead. "auto" turns on
+AUTO_MODE when the largest class has more than AUTO_RATIO times the images of the smallest,
+and the run's log and config.yaml say what was chosen and why. Regression has no classes:
+auto means none there, and asking for weights or a sampler is refused where the config is
+built (config.py).
 """
 
 from __future__ import annotations
@@ -18,9 +20,9 @@ import torch
 from transferlab.errors import ConfigError
 
 AUTO_RATIO = 3.0  # auto balances above this largest/smallest class-count ratio
-MODES = ("none", "weights", "sampler", "logit-adjust")
+MODES = ("none", "weights", "sampler", "logit-adjust", "logit-adjust-loss")
 _SAY = {"none": "none", "weights": "class weights", "sampler": "class-balanced sampler",
-        "logit-adjust": "logit adjustment"}
+        "logit-adjust": "logit adjustment", "logit-adjust-loss": "logit-adjusted loss"}
 # What auto turns on. bench/imbalance_bench.py (10:1 Fashion-MNIST, finetune, 32 px) measured
 # class weights at -34 points of balanced accuracy against none on seed 0 (the weighted loss
 # hardly fell: ~3 minority images carried half of each batch's loss), while the same model
@@ -80,15 +82,24 @@ class Balance:
 
     @property
     def log_prior(self) -> torch.Tensor | None:
-        """log(training share) per class for "logit-adjust"; None otherwise. The weights are
-        ∝ 1/count, so the prior is ∝ 1/weight; a class without images gets the smallest
-        present prior (it never was a target, and must not be pushed up or down)."""
-        if self.mode != "logit-adjust" or self.weights is None:
+        """log(training share) per class for both logit-adjust modes; None otherwise. The
+        weights are ∝ 1/count, so the prior is ∝ 1/weight; a class without images gets the
+        smallest present prior (it never was a target, and must not be pushed up or down)."""
+        if self.mode not in ("logit-adjust", "logit-adjust-loss") or self.weights is None:
             return None
         w = torch.tensor(self.weights, dtype=torch.float64)
         prior = torch.where(w > 0, 1.0 / w.clamp_min(1e-12), torch.zeros_like(w))
         prior = torch.where(w > 0, prior, prior[w > 0].min())
         return torch.log(prior / prior.sum())
+
+    @property
+    def loss_offset(self) -> torch.Tensor | None:
+        """What "logit-adjust-loss" adds to the logits inside the training loss (log π per
+        class); None for every other mode. Training against logits + log π leaves the raw
+        logits to model the balanced posterior (Menon et al. 2021, the logit-adjusted loss),
+        so nothing is subtracted afterwards, except from a closed-form probe's head, which never
+        saw this loss (`adjust_logits`)."""
+        return self.log_prior.float() if self.mode == "logit-adjust-loss" else None
 
     def line(self) -> str:
         """The one log line: what was asked, what it became, and the counts behind it."""
@@ -137,8 +148,10 @@ def resolve_balance(setting: str, labels: torch.Tensor, classes: list[str]) -> B
 
 
 @torch.no_grad()
-def adjust_logits(model, balance: Balance) -> bool:
-    """--balance logit-adjust: subtract the training prior from the model's logits.
+def adjust_logits(model, balance: Balance, last_phase: str = "train") -> bool:
+    """--balance logit-adjust: subtract the training prior from the model's logits; also for
+    logit-adjust-loss when the last phase was the closed-form probe (`last_phase` "probe"),
+    whose unregularised bias makes the subtraction the same optimum as the adjusted loss.
 
     The trained classifier estimates p(y | x) under the training class shares π; dividing by π
     gives the class posterior for a balanced class mix (post-hoc logit adjustment, Menon et al.
@@ -149,7 +162,7 @@ def adjust_logits(model, balance: Balance) -> bool:
     from transferlab.model.heads import final_linear
 
     log_prior = balance.log_prior
-    if log_prior is None:
+    if log_prior is None or (balance.mode == "logit-adjust-loss" and last_phase != "probe"):
         return False
     layer = final_linear(model.head)
     t = float(getattr(model.info, "temperature", 1.0) or 1.0)

@@ -94,11 +94,16 @@ class StepContext:
 
 
 def loss_fn(logits: torch.Tensor, target: torch.Tensor, label_smoothing: float,
-            class_weights: torch.Tensor | None = None) -> torch.Tensor:
+            class_weights: torch.Tensor | None = None,
+            logit_offset: torch.Tensor | None = None) -> torch.Tensor:
     """Batch loss; with `class_weights`, the weighted mean of each image's (label-smoothed)
-    cross-entropy, weighted by its class: sum(w[y] * ce) / sum(w[y])."""
+    cross-entropy, weighted by its class: sum(w[y] * ce) / sum(w[y]). `logit_offset` (one
+    value per class) is added to the logits inside the loss only (`--balance
+    logit-adjust-loss`)."""
     if target.is_floating_point():
         return F.smooth_l1_loss(logits.squeeze(-1).float(), target)
+    if logit_offset is not None:
+        logits = logits.float() + logit_offset.to(logits.device)
     if class_weights is None:
         return F.cross_entropy(logits.float(), target, label_smoothing=label_smoothing)
     per = F.cross_entropy(logits.float(), target, label_smoothing=label_smoothing,
@@ -128,20 +133,24 @@ def _split(x, chunks: int) -> list:
 
 def _forward_backward(model: torch.nn.Module, x, y: torch.Tensor, device: torch.device,
                       label_smoothing: float, weight: float, chunks: int,
-                      class_weights: torch.Tensor | None = None) -> torch.Tensor:
+                      class_weights: torch.Tensor | None = None,
+                      logit_offset: torch.Tensor | None = None) -> torch.Tensor:
     """Gradients of the batch-mean loss, accumulated over `chunks` micro-batches."""
+    def loss_of(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        return loss_fn(logits, target, label_smoothing, class_weights, logit_offset)
+
     if chunks == 1 or len(y) < 2:
         with autocast(device):
             logits = model(to_channels_last(x))
         # An empty shard still joins DDP's gradient all-reduce, with zero gradients.
-        loss = loss_fn(logits, y, label_smoothing, class_weights) if len(y) else logits.sum() * 0.0
+        loss = loss_of(logits, y) if len(y) else logits.sum() * 0.0
         (loss * weight if weight != 1.0 else loss).backward()
         return loss.detach()
     total = torch.zeros((), device=y.device)
     mass = loss_mass(y, class_weights)
     for xc, yc in zip(_split(x, chunks), y.chunk(chunks)):
         with autocast(device):
-            part = loss_fn(model(to_channels_last(xc)), yc, label_smoothing, class_weights)
+            part = loss_of(model(to_channels_last(xc)), yc)
         share = loss_mass(yc, class_weights) / mass
         (part * (weight * share)).backward()
         total += part.detach() * share
@@ -151,10 +160,12 @@ def _forward_backward(model: torch.nn.Module, x, y: torch.Tensor, device: torch.
 def train_step(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor,
                optimizer: torch.optim.Optimizer, device: torch.device, recipe: Recipe,
                weight: float = 1.0, ctx: StepContext | None = None,
-               class_weights: torch.Tensor | None = None) -> torch.Tensor:
+               class_weights: torch.Tensor | None = None,
+               logit_offset: torch.Tensor | None = None) -> torch.Tensor:
     """One optimizer step with the recipe's label smoothing and gradient clipping; `weight`
     scales this rank's loss (see `local_batch`), `class_weights` weight each image's loss by
-    its class (`--balance weights`).
+    its class (`--balance weights`), `logit_offset` shifts the logits inside the loss
+    (`--balance logit-adjust-loss`).
 
     Out of memory: the step is retried with the batch cut into twice as many micro-batches
     whose gradients are accumulated, so the optimizer still sees the same batch (same results,
@@ -165,7 +176,7 @@ def train_step(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor,
         optimizer.zero_grad(set_to_none=True)
         try:
             loss = _forward_backward(model, x, y, device, recipe.label_smoothing, weight,
-                                     chunks, class_weights)
+                                     chunks, class_weights, logit_offset)
             break
         except torch.OutOfMemoryError:
             optimizer.zero_grad(set_to_none=True)
@@ -220,7 +231,7 @@ def train_one_epoch(model: torch.nn.Module, data: ImageSet, pre: Preprocess,
     `on_step(next_batch, loss)` runs after every step.
     """
     balance = balance or NO_BALANCE
-    cw = balance.loss_weights
+    cw, offset = balance.loss_weights, balance.loss_offset
     batches = epoch_batches(len(data), recipe.batch_size,
                             derived_seed(ctx.seed, ctx.phase, ctx.epoch),
                             balance.sample_weights(data.labels),
@@ -234,7 +245,7 @@ def train_one_epoch(model: torch.nn.Module, data: ImageSet, pre: Preprocess,
         apply_lr(optimizer, lr_at(ctx.global_step))
         x, y, weight = local_batch(data, idx, pre, device, phase.augment, step_seed,
                                    recipe.shift, recipe.flip, cw)
-        loss = train_step(model, x, y, optimizer, device, recipe, weight, ctx, cw)
+        loss = train_step(model, x, y, optimizer, device, recipe, weight, ctx, cw, offset)
         loss = dist.global_mean(loss, loss_mass(y, cw), loss_mass(data.labels[idx], cw))
         check_finite(loss, ctx, optimizer)
         total += float(loss)
