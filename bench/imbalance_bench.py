@@ -16,6 +16,7 @@ Goal: auto - none >= +3 points on the mean, and no seed worse.
     python bench/imbalance_bench.py                  # CPU-friendly: 64 px, 2,000 test images
     python bench/imbalance_bench.py --image-size 0 --max-test 0   # recipe's size, full test
     python bench/imbalance_bench.py --modes auto,sampler   # more settings, each vs none
+    python bench/imbalance_bench.py --rare 0,2,3,4,6   # the rare classes are the confusable ones
     python bench/imbalance_bench.py --quick          # a tiny check that it runs (not the bench)
 """
 
@@ -77,6 +78,9 @@ def parse() -> argparse.Namespace:
     p.add_argument("--data", default=str(DEBIAN_FASHION_MNIST), help="Fashion-MNIST IDX folder")
     p.add_argument("--major", type=int, default=100, help="images of classes 0-4")
     p.add_argument("--minor", type=int, default=10, help="images of classes 5-9")
+    p.add_argument("--rare", default="5,6,7,8,9", help="classes that get --minor images (the "
+                   "rest get --major); 0,2,3,4,6 makes the rare ones the confusable tops "
+                   "(T-shirt/top, Pullover, Dress, Coat, Shirt)")
     p.add_argument("--seeds", default="0,1,2")
     p.add_argument("--strategy", default="finetune")
     p.add_argument("--modes", default="auto", help="comma-separated --balance settings, each "
@@ -98,10 +102,17 @@ def parse() -> argparse.Namespace:
 def main() -> None:
     args = parse()
     seeds = [int(s) for s in args.seeds.split(",")]
-    counts = [args.major] * 5 + [args.minor] * 5
-    print(f"imbalance bench: {args.strategy}, train {args.major} x classes 0-4 "
-          f"({', '.join(FASHION_CLASSES[:5])}) + {args.minor} x classes 5-9 "
-          f"({', '.join(FASHION_CLASSES[5:])}) = {sum(counts)} images "
+    rare = sorted({int(c) for c in args.rare.split(",")})
+    if not rare or not set(rare) < set(range(10)):
+        raise SystemExit(f"--rare {args.rare}: give class indices 0-9, not all of them")
+    counts = [args.minor if c in rare else args.major for c in range(10)]
+
+    def named(cs: list[int]) -> str:
+        return f"classes {','.join(map(str, cs))} ({', '.join(FASHION_CLASSES[c] for c in cs)})"
+
+    common = [c for c in range(10) if c not in rare]
+    print(f"imbalance bench: {args.strategy}, train {args.major} x {named(common)} + "
+          f"{args.minor} x {named(rare)} = {sum(counts)} images "
           f"(ratio {args.major / args.minor:g}); test: balanced, max-test "
           f"{args.max_test or 'all'}; image-size {args.image_size or 'recipe'}; epochs "
           f"{args.epochs or 'recipe'}; seeds {args.seeds}; device {args.device}"
