@@ -26,10 +26,13 @@ def imbalanced(tmp_path_factory):
     return root
 
 
-def _fit(root, tmp_path, strategy: str, balance: str | None, lines: list[str]):
-    return fit(str(root), strategy=strategy, per_class=0, image_size=32, epochs=2,
-               batch_size=8, device="cpu", out=str(tmp_path), name=strategy, seed=0,
-               balance=balance, calibration="none", log=lines.append)
+def _fit(root, tmp_path, strategy: str, balance: str | None):
+    """The fitted run and its log's balance lines."""
+    lines: list[str] = []
+    run = fit(str(root), strategy=strategy, per_class=0, image_size=32, epochs=2,
+              batch_size=8, device="cpu", out=str(tmp_path), name=strategy, seed=0,
+              balance=balance, calibration="none", log=lines.append)
+    return run, [ln for ln in lines if ln.startswith("balance:")]
 
 
 def _saved(run) -> dict:
@@ -38,9 +41,7 @@ def _saved(run) -> dict:
 
 @pytest.mark.slow
 def test_auto_turns_logit_adjustment_on_and_says_so(imbalanced, tmp_path):
-    lines: list[str] = []
-    run = _fit(imbalanced, tmp_path, "finetune", None, lines)
-    said = [ln for ln in lines if ln.startswith("balance:")]
+    run, said = _fit(imbalanced, tmp_path, "finetune", None)
     assert said == ["balance: auto → logit adjustment (largest/smallest = 4.8 > 3: "
                     "'class_0' 24, 'class_1' 5)",
                     "balance: training class prior subtracted from the logits (logit "
@@ -58,9 +59,8 @@ def test_auto_turns_logit_adjustment_on_and_says_so(imbalanced, tmp_path):
 
 @pytest.mark.slow
 def test_sampler_with_weighted_probe_trains_and_is_recorded(imbalanced, tmp_path):
-    lines: list[str] = []
-    run = _fit(imbalanced, tmp_path, "lp-ft", "sampler", lines)
-    assert [ln for ln in lines if ln.startswith("balance:")] == [
+    run, said = _fit(imbalanced, tmp_path, "lp-ft", "sampler")
+    assert said == [
         "balance: class-balanced sampler (--balance sampler; largest/smallest = 4.8: "
         "'class_0' 24, 'class_1' 5)"]
     saved = _saved(run)
@@ -73,12 +73,11 @@ def test_sampler_with_weighted_probe_trains_and_is_recorded(imbalanced, tmp_path
 
 @pytest.mark.slow
 def test_none_records_none_and_logs_it(imbalanced, tmp_path):
-    lines: list[str] = []
-    run = _fit(imbalanced, tmp_path, "head", "none", lines)
-    assert [ln for ln in lines if ln.startswith("balance:")] == [
+    run, said = _fit(imbalanced, tmp_path, "head", "none")
+    saved = _saved(run)["balance"]
+    assert saved["resolved"] == "none" and "class_weights" not in saved
+    assert said == [
         "balance: none (--balance none; largest/smallest = 4.8: 'class_0' 24, 'class_1' 5)"]
-    assert _saved(run)["balance"]["resolved"] == "none"
-    assert "class_weights" not in _saved(run)["balance"]
 
 
 def test_cli_refuses_class_balance_for_regression(tmp_path):
@@ -95,17 +94,15 @@ def test_cli_refuses_class_balance_for_regression(tmp_path):
 
 @pytest.mark.slow
 def test_logit_adjusted_loss_is_logged_recorded_and_not_subtracted_again(imbalanced, tmp_path):
-    lines: list[str] = []
-    run = _fit(imbalanced, tmp_path, "finetune", "logit-adjust-loss", lines)
-    assert [ln for ln in lines if ln.startswith("balance:")] == [
-        "balance: logit-adjusted loss (--balance logit-adjust-loss; largest/smallest = 4.8: "
-        "'class_0' 24, 'class_1' 5)"]
+    run, said = _fit(imbalanced, tmp_path, "finetune", "logit-adjust-loss")
     assert "logit_adjustment" not in run.model.info.extra  # the head learned the shift
     assert _saved(run)["balance"]["resolved"] == "logit-adjust-loss"
+    assert said == [
+        "balance: logit-adjusted loss (--balance logit-adjust-loss; largest/smallest = 4.8: "
+        "'class_0' 24, 'class_1' 5)"]
     # the closed-form probe never saw the loss: it gets the post-hoc shift instead
-    probe_lines: list[str] = []
-    probe = _fit(imbalanced, tmp_path, "linear-probe", "logit-adjust-loss", probe_lines)
+    probe, probe_said = _fit(imbalanced, tmp_path, "linear-probe", "logit-adjust-loss")
     assert probe.model.info.extra["logit_adjustment"] == pytest.approx(
         [math.log(24 / 29), math.log(5 / 29)], abs=1e-5)
-    assert "balance: training class prior subtracted from the logits (logit adjustment)" \
-        in probe_lines
+    assert probe_said[-1] == ("balance: training class prior subtracted from the logits "
+                              "(logit adjustment)")
