@@ -21,7 +21,9 @@ import time
 import torch
 
 from transferlab.backbones.bundled import create_bundled
-from transferlab.data.idx import DEBIAN_FASHION_MNIST, load_idx
+from transferlab.data import load_dataset
+from transferlab.data.transforms import Preprocess
+from transferlab.engine.device import to_channels_last
 
 
 def cpu_flags() -> str:
@@ -40,7 +42,7 @@ def autocast_ctx(bf16: bool):
 
 def step_ms(net: torch.nn.Module, bf16: bool, batch: int, size: int, steps: int) -> float:
     opt = torch.optim.AdamW(net.parameters(), 1e-4)
-    x = torch.randn(batch, 3, size, size).contiguous(memory_format=torch.channels_last)
+    x = to_channels_last(torch.randn(batch, 3, size, size))
     y = torch.randint(0, 1000, (batch,))
     net.train()
 
@@ -72,15 +74,13 @@ def logits_and_rate(net: torch.nn.Module, images: torch.Tensor, bf16: bool,
     return torch.cat(out), len(images) / (time.perf_counter() - t0)
 
 
-def test_images(n: int, size: int) -> torch.Tensor:
-    """n Fashion-MNIST test images as ImageNet-normalised 3-channel tensors at `size` px."""
-    test = load_idx(DEBIAN_FASHION_MNIST, "test")
-    x = test.images[:n].float().div(255)
-    x = torch.nn.functional.interpolate(x, size=(size, size), mode="bilinear",
-                                        align_corners=False).repeat(1, 3, 1, 1)
-    mean = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1)
-    std = torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)
-    return ((x - mean) / std).contiguous(memory_format=torch.channels_last)
+def test_images(n: int, size: int, spec) -> torch.Tensor:
+    """n Fashion-MNIST test images as the engine feeds them to a model of `spec`
+    (`ImageSet.batch`: resize, grey to 3 channels, normalise), channels-last."""
+    test = load_dataset("fashion-mnist", "test")
+    pre = Preprocess.from_spec(spec, size)
+    index = torch.arange(min(n, len(test)))
+    return to_channels_last(test.batch(index, pre, torch.device("cpu")))
 
 
 def main() -> None:
@@ -91,12 +91,13 @@ def main() -> None:
     p.add_argument("--images", type=int, default=2048, help="test images for inference")
     args = p.parse_args()
     torch.manual_seed(0)
-    net = create_bundled("efficientnet_lite0")
-    net.forward = net.forward_source  # the ImageNet head: real logits to compare
-    net = net.to(memory_format=torch.channels_last)
+    backbone = create_bundled("efficientnet_lite0")
+    spec = backbone.spec
+    backbone.forward = backbone.forward_source  # the ImageNet head: real logits to compare
+    net = backbone.to(memory_format=torch.channels_last)
     print(f"machine: {platform.machine()} {torch.get_num_threads()} torch threads, "
           f"cpu flags {cpu_flags()} | torch {torch.__version__} | Lite0 {args.image_size} px")
-    images = test_images(args.images, args.image_size)
+    images = test_images(args.images, args.image_size, spec)
     ref, fp32_rate = logits_and_rate(net, images, bf16=False)
     low, bf16_rate = logits_and_rate(net, images, bf16=True)
     agree = float((ref.argmax(-1) == low.argmax(-1)).float().mean())
