@@ -13,10 +13,16 @@ fitting), and this bench measures balancing alone. Metric: balanced accuracy (me
 recall), since plain accuracy on a balanced test set would hide nothing but also says less.
 Goal: auto - none >= +3 points on the mean, and no seed worse.
 
+`--ceiling` also trains, per seed, on a balanced set with --major images of every class (no
+validation split either, so it too trains on all its images): what the rare classes would get
+if their missing images existed. ceiling - none is the most any balancing could win back, since
+a reweighting or a prior shift only moves decision boundaries and adds no information.
+
     python bench/imbalance_bench.py                  # CPU-friendly: 64 px, 2,000 test images
     python bench/imbalance_bench.py --image-size 0 --max-test 0   # recipe's size, full test
     python bench/imbalance_bench.py --modes auto,sampler   # more settings, each vs none
     python bench/imbalance_bench.py --rare 0,2,3,4,6   # the rare classes are the confusable ones
+    python bench/imbalance_bench.py --ceiling        # and the balanced-training-set reference
     python bench/imbalance_bench.py --quick          # a tiny check that it runs (not the bench)
 """
 
@@ -60,13 +66,15 @@ def imbalanced_folder(src: Path, dest: Path, counts: list[int], seed: int) -> Pa
     return dest
 
 
-def run_one(data: Path, balance: str, seed: int, args) -> dict:
+def run_one(data: Path, balance: str, seed: int, args, name: str | None = None) -> dict:
     t0 = time.perf_counter()
     extra = {"epochs": args.epochs} if args.epochs else {}
+    if name == "ceiling":  # no validation split, like the imbalanced runs: all images train
+        extra["val_fraction"] = 0.0
     run = fit(str(data), strategy=args.strategy, per_class=0, seed=seed, balance=balance,
               calibration="none",
               image_size=args.image_size or None, max_test=args.max_test or None,
-              device=args.device, out=args.out, name=f"{balance}-{seed}", log=None,
+              device=args.device, out=args.out, name=f"{name or balance}-{seed}", log=None,
               **extra)
     saved = yaml.safe_load((run.run_dir / "config.yaml").read_text())
     return {"bal_acc": run.metrics["balanced_accuracy"], "acc": run.metrics["accuracy"],
@@ -90,6 +98,8 @@ def parse() -> argparse.Namespace:
     p.add_argument("--epochs", type=int, default=0, help="0 = the auto recipe's")
     p.add_argument("--device", default="auto")
     p.add_argument("--out", default="runs/bench-imbalance")
+    p.add_argument("--ceiling", action="store_true", help="also train on --major images of "
+                   "every class (balance none): the most balancing could win back")
     p.add_argument("--quick", action="store_true", help="20/2 images, 32 px, 2 epochs, 200 "
                    "test images, seeds 0,1: checks the script runs, measures nothing")
     args = p.parse_args()
@@ -120,8 +130,10 @@ def main() -> None:
     modes = [m for m in args.modes.split(",") if m and m != "none"]
     print(f"{'seed':>4} {'none bal-acc':>12} " + " ".join(
         f"{m + ' bal-acc':>14} {'diff pts':>9} {'→':>12}" for m in modes)
+        + (f" {'ceiling bal-acc':>15} {'gap pts':>8}" if args.ceiling else "")
         + f" {'none acc':>9} {'s':>6}", flush=True)
     diffs: dict[str, list[float]] = {m: [] for m in modes}
+    gaps: list[float] = []
     with tempfile.TemporaryDirectory(prefix="transferlab-imbalance-") as tmp:
         for seed in seeds:
             data = imbalanced_folder(Path(args.data), Path(tmp) / f"fashion-{seed}", counts,
@@ -134,6 +146,13 @@ def main() -> None:
                 diffs[m].append(diff)
                 row += f" {r['bal_acc']:>14.4f} {diff:>+9.2f} {r['resolved']:>12}"
                 seconds += r["seconds"]
+            if args.ceiling:
+                full = imbalanced_folder(Path(args.data), Path(tmp) / f"fashion-full-{seed}",
+                                         [args.major] * 10, seed)
+                c = run_one(full, "none", seed, args, name="ceiling")
+                gaps.append(100 * (c["bal_acc"] - none["bal_acc"]))
+                row += f" {c['bal_acc']:>15.4f} {gaps[-1]:>+8.2f}"
+                seconds += c["seconds"]
             print(row + f" {none['acc']:>9.4f} {seconds:>6.0f}", flush=True)
     for m in modes:
         mean = statistics.mean(diffs[m])
@@ -141,6 +160,10 @@ def main() -> None:
         print(f"mean difference ({m} - none): {mean:+.2f} points balanced accuracy; worst seed "
               f"{min(diffs[m]):+.2f}; goal (>= +{GOAL_POINTS:g} mean, no seed worse): "
               f"{'held' if held else 'NOT held'}")
+        if gaps and statistics.mean(gaps) > 0:
+            print(f"  of the gap to the balanced training set ({statistics.mean(gaps):+.2f} "
+                  f"points on the mean), {m} wins back "
+                  f"{100 * mean / statistics.mean(gaps):.0f}%")
 
 if __name__ == "__main__":
     main()
