@@ -64,3 +64,30 @@ def test_predict_logits_gives_the_same_logits_either_way(monkeypatch):
     monkeypatch.setattr(inference, "FAST_MIN_ROWS", 0)
     traced = loop.predict_logits(model, data, pre, cpu, batch_size=16)
     assert torch.allclose(traced, eager, atol=1e-4)
+
+
+def test_no_gradient_passes_batch_by_device_unless_asked():
+    from transferlab.engine.device import (CPU_INFERENCE_BATCH, GPU_INFERENCE_BATCH,
+                                           inference_batch_size)
+
+    assert inference_batch_size(torch.device("cpu")) == CPU_INFERENCE_BATCH == 64
+    assert inference_batch_size(torch.device("cuda")) == GPU_INFERENCE_BATCH == 256
+    assert inference_batch_size(torch.device("cpu"), 7) == 7
+
+
+def test_predict_logits_and_features_default_to_the_cpu_batch():
+    from transferlab.engine.features import compute_features
+
+    model = _model()
+    seen: list[int] = []
+    model.register_forward_pre_hook(lambda _m, args: seen.append(len(args[0])))
+    data = ImageSet(torch.zeros(150, 1, 28, 28, dtype=torch.uint8),
+                    torch.zeros(150, dtype=torch.int64), ["a", "b", "c"], "zeros")
+    pre = Preprocess.from_spec(model.spec, 32)
+    cpu = torch.device("cpu")
+    logits = loop.predict_logits(model, data, pre, cpu)  # 150 rows: eager, hook sees batches
+    assert seen == [64, 64, 22] and logits.shape == (150, 3)
+    seen.clear()
+    model.backbone.register_forward_pre_hook(lambda _m, args: seen.append(len(args[0])))
+    feats = compute_features(model.backbone, data, pre, cpu)
+    assert seen == [64, 64, 22] and len(feats) == 150

@@ -108,6 +108,21 @@ def free_memory(device: torch.device) -> int | None:
     return int(free)
 
 
+# Rows per batch of a pass without gradients (test predictions, features). On a CPU a batch
+# whose activations fit the caches runs faster per image than a large one:
+# bench/infer_batch_bench.py measured batch 64 at ~1.4x the images per second of 256 for
+# EfficientNet-Lite0 at 96 px on 2-core CPUs (docs/PEER.md). GPUs want large batches.
+CPU_INFERENCE_BATCH = 64
+GPU_INFERENCE_BATCH = 256
+
+
+def inference_batch_size(device: torch.device, asked: int | None = None) -> int:
+    """`asked` when given, else the batch a no-gradient pass uses on `device`."""
+    if asked is not None:
+        return asked
+    return CPU_INFERENCE_BATCH if device.type == "cpu" else GPU_INFERENCE_BATCH
+
+
 def to_channels_last(x: torch.Tensor | dict) -> torch.Tensor | dict:
     """Image batches to channels-last; anything else (e.g. a dict of token ids) unchanged."""
     if isinstance(x, torch.Tensor) and x.dim() == 4:

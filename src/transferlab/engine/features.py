@@ -17,7 +17,7 @@ from transferlab.backbones import Backbone
 from transferlab.data import ImageSet
 from transferlab.data.dataset import Labelled
 from transferlab.data.transforms import Preprocess
-from transferlab.engine.device import autocast, to_channels_last
+from transferlab.engine.device import autocast, inference_batch_size, to_channels_last
 from transferlab.engine.inference import in_index_order, longest_first, rows_in_batches
 
 
@@ -37,7 +37,7 @@ def feature_key(backbone: Backbone, data: ImageSet, pre: Preprocess) -> str:
 
 @torch.inference_mode()
 def compute_features(backbone: Backbone, data: ImageSet, pre: Preprocess, device: torch.device,
-                     batch_size: int = 256, desc: str = "features") -> torch.Tensor:
+                     batch_size: int | None = None, desc: str = "features") -> torch.Tensor:
     """Features of every row in order; out of memory halves the batch (device.py)."""
     was_training = backbone.training
     backbone.eval()
@@ -52,13 +52,14 @@ def compute_features(backbone: Backbone, data: ImageSet, pre: Preprocess, device
             return backbone(to_channels_last(x)).float().cpu()
 
     feats = in_index_order(
-        rows_in_batches(len(data), batch_size, run, device, "extracting features", desc), order)
+        rows_in_batches(len(data), inference_batch_size(device, batch_size), run, device,
+                        "extracting features", desc), order)
     backbone.train(was_training)
     return feats
 
 
 def extract_features(backbone: Backbone, data: ImageSet, pre: Preprocess, device: torch.device,
-                     batch_size: int = 256, use_cache: bool = True) -> torch.Tensor:
+                     batch_size: int | None = None, use_cache: bool = True) -> torch.Tensor:
     """(N, num_features) float32 on the CPU, from the cache when the same key was seen."""
     key = feature_key(backbone, data, pre) if use_cache else ""
     path = cache_dir() / f"{key}.safetensors"

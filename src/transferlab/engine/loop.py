@@ -20,7 +20,7 @@ from transferlab.data import ImageSet
 from transferlab.data.transforms import Preprocess
 from transferlab.engine import distributed as dist
 from transferlab.engine.balance import NO_BALANCE, Balance
-from transferlab.engine.device import autocast, to_channels_last
+from transferlab.engine.device import autocast, inference_batch_size, to_channels_last
 from transferlab.engine.inference import (
     fast_forward,
     in_index_order,
@@ -290,12 +290,13 @@ def _rows(x: torch.Tensor | dict, lo: int, hi: int) -> torch.Tensor | dict:
 
 @torch.inference_mode()
 def predict_logits(model: torch.nn.Module, data: ImageSet, pre: Preprocess,
-                   device: torch.device, batch_size: int = 256, desc: str = "predict",
+                   device: torch.device, batch_size: int | None = None, desc: str = "predict",
                    sharded: bool = False) -> torch.Tensor:
     """Logits for every row of `data`, in order, on the CPU.
 
     `sharded` (call it on every rank): each rank predicts its own block of rows and the blocks
     are gathered in rank order, so each sample is predicted once. Same result in one process.
+    `batch_size` None: the device's no-gradient batch (`device.inference_batch_size`).
     """
     was_training = model.training
     model.eval()
@@ -313,13 +314,14 @@ def predict_logits(model: torch.nn.Module, data: ImageSet, pre: Preprocess,
             return forward(x).float().cpu()
 
     logits = in_index_order(
-        rows_in_batches(len(index), batch_size, run, device, "predicting", desc), order)
+        rows_in_batches(len(index), inference_batch_size(device, batch_size), run, device,
+                        "predicting", desc), order)
     model.train(was_training)
     return dist.all_gather_tensor(logits) if sharded else logits
 
 
 def evaluate(model: torch.nn.Module, data: ImageSet, pre: Preprocess, device: torch.device,
-             batch_size: int = 256, desc: str = "evaluate", sharded: bool = False) -> dict:
+             batch_size: int | None = None, desc: str = "evaluate", sharded: bool = False) -> dict:
     return metrics_from_logits(
         predict_logits(model, data, pre, device, batch_size, desc, sharded), data)
 

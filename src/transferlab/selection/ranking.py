@@ -202,7 +202,7 @@ def _not_applicable(name: str, backbone: Backbone, regression: bool) -> str | No
 
 
 def score_backbone(name: str, data: ImageSet, device: torch.device, image_size: int | None,
-                   estimators: Sequence[str], seed: int = 0, batch_size: int = 256,
+                   estimators: Sequence[str], seed: int = 0, batch_size: int | None = None,
                    use_cache: bool = True, interval_rounds: int = bs.DEFAULT_ROUNDS) -> RankRow:
     """Build one candidate, extract its features once, and time every estimator on them;
     LogME and LEEP also get an interval from `interval_rounds` random halves (0 = none)."""
@@ -242,7 +242,7 @@ def score_backbone(name: str, data: ImageSet, device: torch.device, image_size: 
 def rank_backbones(data: DataSplits | ImageSet, backbone_names: Sequence[str],
                    device: torch.device | str = "auto", image_size: int | None = None,
                    estimators: Sequence[str] = DEFAULT_ESTIMATORS, sort_by: str = "logme",
-                   seed: int = 0, batch_size: int = 256, use_cache: bool = True,
+                   seed: int = 0, batch_size: int | None = None, use_cache: bool = True,
                    log: Callable[[str], None] | None = None,
                    interval_rounds: int = bs.DEFAULT_ROUNDS) -> RankingReport:
     """Score every candidate on the labelled training images and sort them, best first.
