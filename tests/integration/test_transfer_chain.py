@@ -98,4 +98,11 @@ def test_a_measured_significant_loss_warns_negative_transfer_naming_the_backbone
     warning = next(w for w in result.warnings if "damaged.linear-probe" in w)
     assert warning.startswith("negative transfer:") and str(source.run_dir) in warning
     assert f"WARNING: {warning}" in str(result)
-    assert not any("imagenet" in w for w in result.warnings)
+    # every row whose gain interval lies below 0 is warned about, and no other row: whether
+    # ImageNet's 32 px features beat scratch on these synthetic images is the CPU's float
+    # kernels' call (warned on one 2-core machine, not on another), the rule is the code's
+    negative = {r["strategy"] for r in result.rows
+                if r.get("gain_ci95") and r["gain_ci95"][1] < 0}
+    warned = {r["strategy"] for r in result.rows
+              if any(w.startswith(f"negative transfer: {r['strategy']} ") for w in result.warnings)}
+    assert warned == negative and "damaged.linear-probe" in warned
