@@ -67,8 +67,11 @@ def test_predict_logits_gives_the_same_logits_either_way(monkeypatch):
 
 
 def test_no_gradient_passes_batch_by_device_unless_asked():
-    from transferlab.engine.device import (CPU_INFERENCE_BATCH, GPU_INFERENCE_BATCH,
-                                           inference_batch_size)
+    from transferlab.engine.device import (
+        CPU_INFERENCE_BATCH,
+        GPU_INFERENCE_BATCH,
+        inference_batch_size,
+    )
 
     assert inference_batch_size(torch.device("cpu")) == CPU_INFERENCE_BATCH == 64
     assert inference_batch_size(torch.device("cuda")) == GPU_INFERENCE_BATCH == 256
