@@ -26,6 +26,7 @@ from transferlab.data.transforms import Preprocess
 from transferlab.engine import distributed as dist
 from transferlab.engine.balance import NO_BALANCE, Balance
 from transferlab.engine.checkpoint import load_checkpoint, save_checkpoint
+from transferlab.engine.cpu_depthwise import use_fast_depthwise
 from transferlab.engine.device import CompiledOrEager, maybe_compile
 from transferlab.engine.features import (
     HEAD_MIN_PASSES,
@@ -81,6 +82,7 @@ class Trainer:
                                   recipe.lora_targets)
                      if any(p.lora for p in phases) else None)
         self.model = model.to(device).to(memory_format=torch.channels_last)
+        use_fast_depthwise(self.model, device)  # AVX2 CPUs: see engine/cpu_depthwise.py
         self.splits = splits
         self.recipe = recipe
         self.phases = phases
