@@ -73,7 +73,7 @@ def test_no_gradient_passes_batch_by_device_unless_asked():
         inference_batch_size,
     )
 
-    assert inference_batch_size(torch.device("cpu")) == CPU_INFERENCE_BATCH == 64
+    assert inference_batch_size(torch.device("cpu")) == CPU_INFERENCE_BATCH == 32
     assert inference_batch_size(torch.device("cuda")) == GPU_INFERENCE_BATCH == 256
     assert inference_batch_size(torch.device("cpu"), 7) == 7
 
@@ -89,8 +89,8 @@ def test_predict_logits_and_features_default_to_the_cpu_batch():
     pre = Preprocess.from_spec(model.spec, 32)
     cpu = torch.device("cpu")
     logits = loop.predict_logits(model, data, pre, cpu)  # 150 rows: eager, hook sees batches
-    assert seen == [64, 64, 22] and logits.shape == (150, 3)
+    assert seen == [32, 32, 32, 32, 22] and logits.shape == (150, 3)
     seen.clear()
     model.backbone.register_forward_pre_hook(lambda _m, args: seen.append(len(args[0])))
     feats = compute_features(model.backbone, data, pre, cpu)
-    assert seen == [64, 64, 22] and len(feats) == 150
+    assert seen == [32, 32, 32, 32, 22] and len(feats) == 150

@@ -110,9 +110,11 @@ def free_memory(device: torch.device) -> int | None:
 
 # Rows per batch of a pass without gradients (test predictions, features). On a CPU a batch
 # whose activations fit the caches runs faster per image than a large one:
-# bench/infer_batch_bench.py measured batch 64 at ~1.4x the images per second of 256 for
-# EfficientNet-Lite0 at 96 px on 2-core CPUs (docs/PEER.md). GPUs want large batches.
-CPU_INFERENCE_BATCH = 64
+# bench/infer_batch_bench.py (EfficientNet-Lite0, 96 px, 2 cores; docs/PEER.md) measured 32 at
+# 1.7-2.0x the images per second of 256 on an AVX2 CPU, where 64 gave 1.4x; on an AVX-512 one
+# 64 led 32 by 3-13% and both beat 256 by 1.3-1.45x. 32 is the better bet. GPUs want large
+# batches.
+CPU_INFERENCE_BATCH = 32
 GPU_INFERENCE_BATCH = 256
 
 
