@@ -28,6 +28,7 @@ from transferlab.engine.cpu_depthwise import (
     depthwise_weight_grad,
     eligible,
     slow_depthwise_backward,
+    small_map,
     use_fast_depthwise,
 )
 
@@ -51,7 +52,7 @@ def small_map_layers(net: torch.nn.Module, size: int) -> list[tuple[str, torch.n
         h.remove()
     mods = dict(net.named_modules())
     return [(n, mods[n], s) for n, s in shapes.items()
-            if min(s[-2:]) < max(mods[n].kernel_size)]
+            if small_map(mods[n].kernel_size, s)]
 
 
 def timed(fn, reps: int) -> float:
@@ -74,10 +75,10 @@ def layer_row(name: str, conv: torch.nn.Conv2d, shape: torch.Size, batch: int) -
     x = torch.randn(batch, *shape[1:]).contiguous(memory_format=torch.channels_last)
     go = torch.randn_like(conv(x))
     ref = onednn_weight_grad(conv, x, go)
-    got = depthwise_weight_grad(x, go, conv.padding, conv.kernel_size)
+    got = depthwise_weight_grad(x, go, conv.padding)
     diff = float((got - ref).abs().max() / ref.abs().max())
     slow = timed(lambda: onednn_weight_grad(conv, x, go), 10)
-    fast = timed(lambda: depthwise_weight_grad(x, go, conv.padding, conv.kernel_size), 10)
+    fast = timed(lambda: depthwise_weight_grad(x, go, conv.padding), 10)
     return (f"  {name:22} {str(tuple(shape[1:])):16} k{conv.kernel_size[0]}"
             f" {slow:9.2f} {fast:9.2f}   {diff:.0e}")
 

@@ -43,16 +43,14 @@ def _grads(conv: torch.nn.Module, x: torch.Tensor, channels_last: bool):
     ((2, 4, 3, 3), 5, 1),       # padding smaller than k // 2: the output shrinks
 ])
 @pytest.mark.parametrize("channels_last", [True, False])
-def test_gradients_equal_onednns(shape, kernel, padding, channels_last):
+def test_gradients_equal_onednns(shape, kernel, padding, channels_last, monkeypatch):
     plain, fast = _pair(shape[1], kernel, padding)
     x = torch.randn(shape)
     calls = []
     real = cd._SmallMapDepthwise.apply
-    cd._SmallMapDepthwise.apply = lambda *a: calls.append(1) or real(*a)
-    try:
-        got = _grads(fast, x, channels_last)
-    finally:
-        cd._SmallMapDepthwise.apply = real
+    monkeypatch.setattr(cd._SmallMapDepthwise, "apply", lambda *a: calls.append(1) or real(*a))
+    got = _grads(fast, x, channels_last)
+    monkeypatch.undo()
     want = _grads(plain, x, channels_last)
     assert calls, "the small-map path was not taken"
     for g, w in zip(got, want):

@@ -42,21 +42,26 @@ class _SmallMapDepthwise(torch.autograd.Function):
                 grad_out, x, weight, None, [1, 1], list(ctx.padding), [1, 1], False, [0, 0],
                 x.shape[1], [True, False, False])[0]
         if ctx.needs_input_grad[1]:
-            grad_w = depthwise_weight_grad(x, grad_out, ctx.padding, weight.shape[-2:])
+            grad_w = depthwise_weight_grad(x, grad_out, ctx.padding)
         return grad_x, grad_w, None
 
 
-def depthwise_weight_grad(x: torch.Tensor, grad_out: torch.Tensor, padding: tuple[int, int],
-                          kernel: tuple[int, int] | torch.Size) -> torch.Tensor:
+def depthwise_weight_grad(x: torch.Tensor, grad_out: torch.Tensor,
+                          padding: tuple[int, int]) -> torch.Tensor:
     """dL/dW of a stride-1 depthwise conv, (C, 1, kh, kw), from its input (N, C, H, W) and
     output gradient (N, C, Ho, Wo): one group per channel, the N images as its input
-    channels, dY as the kernel; the output is exactly kh x kw."""
+    channels, dY as the kernel. Its output is kh x kw by construction, since at stride 1
+    Ho = H + 2p - kh + 1, so H + 2p - Ho + 1 = kh."""
     n, c, h, w = x.shape
     ho, wo = grad_out.shape[-2:]
     inputs = x.transpose(0, 1).reshape(1, c * n, h, w)
     kernels = grad_out.transpose(0, 1).reshape(c, n, ho, wo)
-    grad = F.conv2d(inputs, kernels, None, 1, padding, 1, c)[0]
-    return grad[:, :kernel[0], :kernel[1]].unsqueeze(1)
+    return F.conv2d(inputs, kernels, None, 1, padding, 1, c).transpose(0, 1)
+
+
+def small_map(kernel_size: tuple[int, ...], input_shape: torch.Size) -> bool:
+    """The feature map is smaller than the kernel: where oneDNN's AVX2 build falls back."""
+    return min(input_shape[-2:]) < max(kernel_size)
 
 
 class CpuDepthwiseConv2d(torch.nn.Conv2d):
@@ -68,7 +73,7 @@ class CpuDepthwiseConv2d(torch.nn.Conv2d):
     def _conv_forward(self, input: torch.Tensor, weight: torch.Tensor,
                       bias: torch.Tensor | None) -> torch.Tensor:
         if (self.training and torch.is_grad_enabled() and input.device.type == "cpu"
-                and input.dim() == 4 and min(input.shape[-2:]) < max(self.kernel_size)):
+                and input.dim() == 4 and small_map(self.kernel_size, input.shape)):
             return _SmallMapDepthwise.apply(input, weight, self.padding)
         return super()._conv_forward(input, weight, bias)
 
