@@ -190,7 +190,9 @@ def run_strategy(cfg: RunConfig, strategy: str, splits: DataSplits, run_dir: Pat
         log(balance.line())
     calibrator = Calibrator(model, splits, recipe, phases, device, seed, log,
                             balance=balance, mode=cfg.calibration)
-    trainer = Trainer(model, splits, recipe, phases, device, seed, run_dir / "checkpoint",
+    # holdout calibration keeps part of the validation split from the Trainer
+    trainer = Trainer(model, calibrator.train_splits, recipe, phases, device, seed,
+                      run_dir / "checkpoint",
                       log=log, history_path=RunFolder(run_dir).history_path, balance=balance,
                       compile_mode=cfg.compile)
     progress = trainer.run(resume=resume)

@@ -90,11 +90,12 @@ def add_recipe_args(p: argparse.ArgumentParser) -> None:
                    "weighted loss, sampler = class-balanced batches, none; auto (default) = "
                    "logit-adjust when the largest class has over 3x the images of the smallest "
                    "(said in the log)")
-    g.add_argument("--calibration", choices=["auto", "validation", "none"],
+    g.add_argument("--calibration", choices=["auto", "validation", "holdout", "none"],
                    help="temperature scaling after training: auto (default) fits T on the "
                    "validation split, or by 3-fold cross-fitting (3 extra trainings on 2/3 of "
                    "the images) when there is none; validation = only on a validation split; "
-                   "none = T stays 1")
+                   "holdout = half the validation split chooses the epoch, T is fitted on the "
+                   "other half; none = T stays 1")
 
 
 def add_run_args(p: argparse.ArgumentParser) -> None:

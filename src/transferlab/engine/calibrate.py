@@ -9,6 +9,12 @@ CalibratedClassifierCV(ensemble=False) does. It costs about K-1 extra trainings,
 there is no validation split, which is where the training set is smallest. Training a model
 on its own training images' logits would not do: those are overfit, and T would come out < 1.
 
+`--calibration holdout` answers a bias of the validation split: it also chose the best epoch
+(or the probe's C), so the model looks more accurate there than on new images and the NLL on
+it asks for a sharper T. Holdout deals the validation split in two stratified halves before
+training: the Trainer selects on one, T is fitted on the other, which nothing else has seen.
+The price is half the images for selection.
+
 The fitted T lives in ModelInfo (saved in the safetensors metadata); TransferModel.forward
 divides by it, so predict, evaluate and every export apply it. Training always runs at T = 1.
 """
@@ -23,6 +29,7 @@ import numpy as np
 import torch
 
 from transferlab.data import DataSplits
+from transferlab.data.sampling import stratified_split
 from transferlab.data.transforms import Preprocess
 from transferlab.engine import distributed as dist
 from transferlab.engine.balance import Balance
@@ -33,12 +40,14 @@ from transferlab.model import TransferModel
 from transferlab.results import calibration as cal
 
 CV_FOLDS = 3
+HOLDOUT_FRACTION = 0.5  # of the validation split kept from selection for T (holdout mode)
 NO_VAL = "not calibrated: no validation split"
 OFF = "not calibrated (--calibration none)"
 
 
 class Calibrator:
-    """Made before training (it keeps an untrained copy when cross-fitting will need one);
+    """Made before training (it keeps an untrained copy when cross-fitting will need one, and
+    in holdout mode takes its half of the validation split: train with `train_splits`);
     `fit` runs after training and sets the model's temperature."""
 
     def __init__(self, model: TransferModel, splits: DataSplits, recipe: Recipe,
@@ -53,6 +62,13 @@ class Calibrator:
         cross = (self.classify and splits.val is None and mode == "auto"
                  and not dist.is_distributed())
         self.template = copy.deepcopy(model).cpu() if cross else None
+        self.train_splits, self.held = splits, None
+        if self.classify and mode == "holdout" and splits.val is not None and len(splits.val):
+            select, held = stratified_split(splits.val.labels, HOLDOUT_FRACTION, seed + 23)
+            if len(select) and len(held):
+                self.held = splits.val.subset(held)
+                self.train_splits = DataSplits(splits.train, splits.val.subset(select),
+                                               splits.test, splits.warnings, splits.health)
 
     def fit(self, model: TransferModel, pre: Preprocess) -> dict:
         """{"temperature", "fitted_on", "seconds", "fitted", "p_value"} (empty for regression);
@@ -65,7 +81,12 @@ class Calibrator:
             model.info.extra["temperature_fitted_on"] = OFF
             return {"temperature": 1.0, "fitted_on": OFF, "seconds": 0.0}
         val = self.splits.val
-        if val is not None and len(val):
+        if self.held is not None:
+            logits = predict_logits(model, self.held, pre, self.device, desc="calibrate")
+            labels = self.held.labels.numpy()
+            fitted_on = (f"held-back half of the validation split ({len(self.held)} images; "
+                         f"the other {len(val) - len(self.held)} chose the epoch)")
+        elif val is not None and len(val):
             logits = predict_logits(model, val, pre, self.device, desc="calibrate")
             labels = val.labels.numpy()
             fitted_on = f"validation split ({len(val)} images)"
@@ -74,7 +95,7 @@ class Calibrator:
             fitted_on = (f"{CV_FOLDS}-fold cross-fitting on the {len(labels)} training images "
                          "(no validation split)")
         else:
-            why = ("--calibration validation" if self.mode == "validation"
+            why = (f"--calibration {self.mode}" if self.mode in ("validation", "holdout")
                    else "cross-fitting is not run under torchrun")
             self.log(f"calibration: {NO_VAL} ({why}); T = 1")
             model.info.extra["temperature_fitted_on"] = NO_VAL
@@ -142,6 +163,11 @@ def calibration_metrics(logits: torch.Tensor, data, fit: dict,
            "fit_seconds": fit.get("seconds"),  # cross-fitting costs ~2 trainings (in wall time)
            "fitted_temperature": fit.get("fitted"), "p_value": fit.get("p_value"),
            **cal.summary(raw, data.labels.numpy(), t)}
+    fitted = fit.get("fitted")
+    if fitted is not None and fitted != t:  # what the T the gate refused would have done
+        probs = cal.softmax(raw / fitted)
+        out["at_fitted"] = {"ece": cal.ece(probs, data.labels.numpy()),
+                            "nll": cal.nll(raw, data.labels.numpy(), fitted)}
     if log is not None:
         log(f"calibration (test): {cal.describe(out)}")
     return {"calibration": out}
