@@ -82,7 +82,7 @@ SETTING_RULES: dict[str, Rule] = {
     "seeds": _int(1, 20, 3, optional=False),
     "balance": Rule(str, "auto", choices=("auto", "none", "logit-adjust", "logit-adjust-loss",
                                           "weights", "sampler")),
-    "calibration": Rule(str, "auto", choices=("auto", "validation", "holdout", "none")),
+    "calibration": Rule(str, "auto", choices=("auto", "validation", "holdout", "crossfit", "none")),
     "lora_rank": _int(1, 1024, 8),
     "lora_alpha": Rule(float, 16.0, 0, 10_000, low_open=True, optional=True),
     "lora_targets": Rule(str, "attention", choices=("auto", "attention", "all"), optional=True),

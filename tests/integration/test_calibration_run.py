@@ -79,6 +79,16 @@ def test_holdout_fits_t_on_the_half_that_did_not_choose_the_epoch(folder, tmp_pa
     assert any(line.startswith("calibration: T = ") for line in lines)
 
 
+@pytest.mark.slow
+def test_crossfit_cross_fits_even_with_a_validation_split(folder, tmp_path):
+    splits, result, lines = _run(folder, tmp_path, "linear-probe", 0.34, calibration="crossfit")
+    assert splits.val is not None
+    c = _check_saved(result.run_dir, len(splits.test))
+    assert c["fitted_on"] == (f"{CV_FOLDS}-fold cross-fitting on the {len(splits.train)} "
+                              "training images (--calibration crossfit)")
+    assert sum("calibration: fold" in line for line in lines) == CV_FOLDS
+
+
 def test_holdout_deals_the_validation_split_in_disjoint_stratified_halves():
     import torch
 

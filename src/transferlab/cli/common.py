@@ -90,12 +90,13 @@ def add_recipe_args(p: argparse.ArgumentParser) -> None:
                    "weighted loss, sampler = class-balanced batches, none; auto (default) = "
                    "logit-adjust when the largest class has over 3x the images of the smallest "
                    "(said in the log)")
-    g.add_argument("--calibration", choices=["auto", "validation", "holdout", "none"],
+    g.add_argument("--calibration", choices=["auto", "validation", "holdout", "crossfit", "none"],
                    help="temperature scaling after training: auto (default) fits T on the "
                    "validation split, or by 3-fold cross-fitting (3 extra trainings on 2/3 of "
                    "the images) when there is none; validation = only on a validation split; "
                    "holdout = half the validation split chooses the epoch, T is fitted on the "
-                   "other half; none = T stays 1")
+                   "other half; crossfit = 3-fold cross-fitting even when there is a validation "
+                   "split (3 extra trainings: T sees every training image); none = T stays 1")
 
 
 def add_run_args(p: argparse.ArgumentParser) -> None:

@@ -13,7 +13,9 @@ on its own training images' logits would not do: those are overfit, and T would 
 (or the probe's C), so the model looks more accurate there than on new images and the NLL on
 it asks for a sharper T. Holdout deals the validation split in two stratified halves before
 training: the Trainer selects on one, T is fitted on the other, which nothing else has seen.
-The price is half the images for selection.
+The price is half the images for selection. `--calibration crossfit` cross-fits even where
+there is a validation split: K-1 extra trainings buy T a held-out set the size of the training
+set instead of the validation split's.
 
 The fitted T lives in ModelInfo (saved in the safetensors metadata); TransferModel.forward
 divides by it, so predict, evaluate and every export apply it. Training always runs at T = 1.
@@ -59,8 +61,8 @@ class Calibrator:
         self.classify = model.info.task == "classification"
         self.mode = mode
         # cross-fitting under torchrun would need every rank in step through K trainings
-        cross = (self.classify and splits.val is None and mode == "auto"
-                 and not dist.is_distributed())
+        cross = (self.classify and not dist.is_distributed()
+                 and (mode == "crossfit" or (splits.val is None and mode == "auto")))
         self.template = copy.deepcopy(model).cpu() if cross else None
         self.train_splits, self.held = splits, None
         if self.classify and mode == "holdout" and splits.val is not None and len(splits.val):
@@ -81,7 +83,11 @@ class Calibrator:
             model.info.extra["temperature_fitted_on"] = OFF
             return {"temperature": 1.0, "fitted_on": OFF, "seconds": 0.0}
         val = self.splits.val
-        if self.held is not None:
+        if self.mode == "crossfit" and self.template is not None:
+            logits, labels = self._out_of_fold(pre)
+            fitted_on = (f"{CV_FOLDS}-fold cross-fitting on the {len(labels)} training images "
+                         "(--calibration crossfit)")
+        elif self.held is not None:
             logits = predict_logits(model, self.held, pre, self.device, desc="calibrate")
             labels = self.held.labels.numpy()
             fitted_on = (f"held-back half of the validation split ({len(self.held)} images; "
