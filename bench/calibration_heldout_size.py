@@ -58,7 +58,7 @@ def table_line(run: Path, draws: int, seed: int) -> str:
             continue
         lower = same = higher = 0
         eces = []
-        for _ in range(draws):
+        for _ in range(draws if n < len(a) else 1):  # all of half A: one fit, not n draws
             pick = rng.choice(a, size=n, replace=False)
             t = cal.fit_temperature(logits[pick], labels[pick])  # prior + gate, as fit does
             e = ece_at(logits[b], labels[b], t)
