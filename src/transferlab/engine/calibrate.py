@@ -9,13 +9,14 @@ CalibratedClassifierCV(ensemble=False) does. It costs about K-1 extra trainings,
 there is no validation split, which is where the training set is smallest. Training a model
 on its own training images' logits would not do: those are overfit, and T would come out < 1.
 
-`--calibration holdout` answers a bias of the validation split: it also chose the best epoch
-(or the probe's C), so the model looks more accurate there than on new images and the NLL on
-it asks for a sharper T. Holdout deals the validation split in two stratified halves before
-training: the Trainer selects on one, T is fitted on the other, which nothing else has seen.
-The price is half the images for selection. `--calibration crossfit` cross-fits even where
-there is a validation split: K-1 extra trainings buy T a held-out set the size of the training
-set instead of the validation split's.
+The validation split also chose the best epoch (or the probe's C), so its logits flatter the
+model. `--calibration holdout` removes that: it deals the validation split in two stratified
+halves before training; the Trainer selects on one, T is fitted on the other, which nothing
+else has seen, at the price of half the images for selection. `--calibration crossfit`
+cross-fits even where there is a validation split: K-1 extra trainings buy T a held-out set
+the size of the training set. Measured (docs/VERDICT.md), neither beats the default: the
+selection bias is small next to the noise of fitting T on 50-100 images, and fold models
+mislead T for lp-ft; so they are options, not the default.
 
 The fitted T lives in ModelInfo (saved in the safetensors metadata); TransferModel.forward
 divides by it, so predict, evaluate and every export apply it. Training always runs at T = 1.
