@@ -14,31 +14,17 @@ single temperature can do for that model.
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 import numpy as np
-import torch
-import yaml
 
-from transferlab.api.runner import prepare_data
-from transferlab.config import RunConfig
-from transferlab.data.transforms import Preprocess
-from transferlab.engine.loop import predict_logits
-from transferlab.model import load_model
 from transferlab.results import calibration as cal
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from calibration_recheck import raw_logits  # noqa: E402
+
 SIZES = (50, 100, 200, 500, 1000)
-
-
-def raw_test_logits(run: Path) -> tuple[np.ndarray, np.ndarray]:
-    """The saved model's test logits before its T, on the run's own seeded test images."""
-    conf = yaml.safe_load((run / "config.yaml").read_text())["config"]
-    cfg = RunConfig(**{k: v for k, v in conf.items() if k in RunConfig.__dataclass_fields__})
-    splits = prepare_data(cfg, lambda *_: None)
-    model = load_model(run)
-    pre = Preprocess.from_spec(model.spec, model.info.image_size)
-    logits = predict_logits(model, splits.test, pre, torch.device("cpu"), desc=None)
-    return logits.double().numpy() * model.info.temperature, splits.test.labels.numpy()
 
 
 def ece_at(logits: np.ndarray, labels: np.ndarray, t: float) -> float:
@@ -46,7 +32,7 @@ def ece_at(logits: np.ndarray, labels: np.ndarray, t: float) -> float:
 
 
 def table_line(run: Path, draws: int, seed: int) -> str:
-    logits, labels = raw_test_logits(run)
+    logits, labels, _ = raw_logits(run, "test")
     rng = np.random.default_rng(seed)
     order = rng.permutation(len(labels))
     a, b = order[: len(order) // 2], order[len(order) // 2:]

@@ -16,29 +16,37 @@ import argparse
 import json
 from pathlib import Path
 
+import numpy as np
 import torch
-import yaml
 
 from transferlab.api.runner import prepare_data
-from transferlab.config import RunConfig
+from transferlab.config import load_config
 from transferlab.data.transforms import Preprocess
 from transferlab.engine.loop import predict_logits
 from transferlab.model import load_model
 from transferlab.results import calibration as cal
 
 
-def recheck(run: Path) -> str | None:
-    """One table line, or None when the run has no validation split."""
-    conf = yaml.safe_load((run / "config.yaml").read_text())["config"]
-    cfg = RunConfig(**{k: v for k, v in conf.items() if k in RunConfig.__dataclass_fields__})
-    splits = prepare_data(cfg, lambda *_: None)
-    if splits.val is None or not len(splits.val):
+def raw_logits(run: Path, part: str) -> tuple[np.ndarray, np.ndarray, float] | None:
+    """The saved model's logits before its stored T on the run's own seeded `part` split
+    ("val" or "test"), its labels and that T; None when the run has no such split."""
+    splits = prepare_data(load_config(run / "config.yaml", {}), lambda *_: None)
+    data = getattr(splits, part)
+    if data is None or not len(data):
         return None
     model = load_model(run)
     stored = model.info.temperature
     pre = Preprocess.from_spec(model.spec, model.info.image_size)
-    raw = predict_logits(model, splits.val, pre, torch.device("cpu")).double().numpy() * stored
-    labels = splits.val.labels.numpy()
+    logits = predict_logits(model, data, pre, torch.device("cpu"), desc=part)
+    return logits.double().numpy() * stored, data.labels.numpy(), stored
+
+
+def recheck(run: Path) -> str | None:
+    """One table line, or None when the run has no validation split."""
+    found = raw_logits(run, "val")
+    if found is None:
+        return None
+    raw, labels, stored = found
     t = cal.fit_temperature(raw, labels, alpha=None)
     p = cal.temperature_p_value(raw, labels, t)
     c = json.loads((run / "metrics.json").read_text())["test"]["calibration"]
