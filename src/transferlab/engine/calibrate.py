@@ -84,10 +84,11 @@ class Calibrator:
             model.info.extra["temperature_fitted_on"] = OFF
             return {"temperature": 1.0, "fitted_on": OFF, "seconds": 0.0}
         val = self.splits.val
-        if self.mode == "crossfit" and self.template is not None:
+        if self.template is not None:  # kept only when cross-fitting (see __init__)
             logits, labels = self._out_of_fold(pre)
+            why = "--calibration crossfit" if self.mode == "crossfit" else "no validation split"
             fitted_on = (f"{CV_FOLDS}-fold cross-fitting on the {len(labels)} training images "
-                         "(--calibration crossfit)")
+                         f"({why})")
         elif self.held is not None:
             logits = predict_logits(model, self.held, pre, self.device, desc="calibrate")
             labels = self.held.labels.numpy()
@@ -97,10 +98,6 @@ class Calibrator:
             logits = predict_logits(model, val, pre, self.device, desc="calibrate")
             labels = val.labels.numpy()
             fitted_on = f"validation split ({len(val)} images)"
-        elif self.template is not None:
-            logits, labels = self._out_of_fold(pre)
-            fitted_on = (f"{CV_FOLDS}-fold cross-fitting on the {len(labels)} training images "
-                         "(no validation split)")
         else:
             why = (f"--calibration {self.mode}" if self.mode in ("validation", "holdout")
                    else "cross-fitting is not run under torchrun")
