@@ -3,9 +3,10 @@
 Each cell is one `fit` through the Python API (auto recipe) at 10 and 100 labelled images per
 class, 3 seeds. At 10 per class there is no validation split, so T comes from 3-fold
 cross-fitting (engine/calibrate.py); at 100 per class from the validation split. `--modes
-auto,holdout` also runs each cell with `--calibration holdout` (T fitted on a half of the
-validation split that did not choose the epoch). `ECE @fit` is the test ECE at the fitted T
-where the evidence gate kept T = 1. The last lines count, per mode, the runs whose ECE went down.
+auto,holdout,crossfit` also runs each cell with those `--calibration` settings (T fitted on a
+half of the validation split that did not choose the epoch; T cross-fitted on the training
+images). `ECE @fit` is the test ECE at the fitted T where the evidence gate kept T = 1. The
+last lines count, per mode, the runs whose ECE went down.
 
     python bench/calibration_bench.py                      # CPU-sized: 64 px, 2,000 test images
     python bench/calibration_bench.py --image-size 224 --max-test 0 --device cuda   # full
@@ -34,7 +35,7 @@ def parse() -> argparse.Namespace:
     p.add_argument("--data", default="fashion-mnist")
     p.add_argument("--modes", default="auto",
                    help="comma-separated --calibration modes to run per cell (auto, validation, "
-                   "holdout)")
+                   "holdout, crossfit)")
     p.add_argument("--quick", action="store_true",
                    help="1 seed, 32 px, 1 epoch, 200 test images: checks that it runs")
     args = p.parse_args()
